@@ -1,0 +1,16 @@
+// Package config owns relay.toml: the typed configuration, its defaults, and validation that
+// names the field, the line and what is allowed.
+//
+// Promises:
+//   - Unknown keys are an error naming the key and its line (a typo must not silently fall back
+//     to a default on a box nobody watches).
+//   - Every value is checked at load; all problems are reported at once ([Problems]).
+//   - Durations are strings ("30s"); a bare number is refused, because TOML would read it as
+//     nanoseconds.
+//   - Relative paths are resolved against the config file's directory.
+//   - Secret files (MQTT password, SIM PIN, outbox key) must be readable by their owner only
+//     ([ReadSecret]).
+//
+// The example file systemd/relay.example.toml documents every key with its default; a test
+// checks that it loads and that it names every key this package knows.
+package config
