@@ -1,0 +1,444 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Consent decides whether a job may go to its number now. code explains a refusal
+// ("opted_out", "no_consent") for the suppressed event.
+type Consent interface {
+	Allow(ctx context.Context, to string, kind Kind, proof *ConsentProof) (ok bool, code string, err error)
+}
+
+// DispatcherConfig is the delivery policy (config [policy]).
+type DispatcherConfig struct {
+	Concurrency      int
+	RatePerMinute    int
+	RateBurst        int
+	RetryMin         time.Duration
+	RetryMax         time.Duration
+	SMSFallback      bool
+	TrustNewIdentity bool          // signal.trust_policy = "always"
+	Quiet            QuietHours    // zero value: none
+	PollEvery        time.Duration // how often the outbox is asked for due jobs without a kick; default 1s
+	ExpireEvery      time.Duration // default 30s
+	CaptchaRecheck   time.Duration // how long a job waits while Signal sending is paused; default 5m
+}
+
+// Dispatcher leases due jobs from the outbox and sends them, one goroutine per job up to
+// Concurrency; the outbox keeps each customer's jobs in order, so parallel sends are always to
+// different customers.
+type Dispatcher struct {
+	cfg     DispatcherConfig
+	outbox  Outbox
+	signal  Signal
+	sms     SMS // nil when there is no modem
+	consent Consent
+	events  EventSink
+	journal Journal
+	sent    SentIndex
+	health  *Health
+	log     *slog.Logger
+	now     func() time.Time
+	limiter *rate.Limiter
+
+	kick chan struct{}
+
+	mu      sync.Mutex
+	paused  bool   // Signal sending paused for a captcha
+	token   string // the captcha challenge token staff must solve
+	lastErr string
+}
+
+// DispatcherDeps are the parts a Dispatcher drives.
+type DispatcherDeps struct {
+	Outbox  Outbox
+	Signal  Signal
+	SMS     SMS
+	Consent Consent
+	Events  EventSink
+	Journal Journal
+	Sent    SentIndex
+	Health  *Health
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// NewDispatcher returns a Dispatcher; Run starts it.
+func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) *Dispatcher {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 1
+	}
+	if cfg.PollEvery <= 0 {
+		cfg.PollEvery = time.Second
+	}
+	if cfg.ExpireEvery <= 0 {
+		cfg.ExpireEvery = 30 * time.Second
+	}
+	if cfg.CaptchaRecheck <= 0 {
+		cfg.CaptchaRecheck = 5 * time.Minute
+	}
+	if cfg.RetryMin <= 0 {
+		cfg.RetryMin = 5 * time.Second
+	}
+	if cfg.RetryMax < cfg.RetryMin {
+		cfg.RetryMax = cfg.RetryMin
+	}
+	lim := rate.Inf
+	if cfg.RatePerMinute > 0 {
+		lim = rate.Limit(float64(cfg.RatePerMinute) / 60)
+	}
+	burst := max(cfg.RateBurst, 1)
+	d := &Dispatcher{
+		cfg: cfg, outbox: deps.Outbox, signal: deps.Signal, sms: deps.SMS, consent: deps.Consent,
+		events: deps.Events, journal: deps.Journal, sent: deps.Sent, health: deps.Health,
+		log: orDiscard(deps.Logger).With("component", "dispatcher"), now: deps.Now,
+		limiter: rate.NewLimiter(lim, burst), kick: make(chan struct{}, 1),
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.health == nil {
+		d.health = NewHealth(d.now)
+	}
+	return d
+}
+
+// Kick tells the dispatcher a job may be due now (a new job was accepted), so it does not wait
+// for the next poll.
+func (d *Dispatcher) Kick() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Resume lifts a captcha pause once staff solved the challenge.
+func (d *Dispatcher) Resume() {
+	d.mu.Lock()
+	d.paused, d.token = false, ""
+	d.mu.Unlock()
+	d.health.Set(ComponentSignal, StateOK, "")
+	d.Kick()
+}
+
+// Paused reports whether Signal sending waits for a captcha, and the challenge token.
+func (d *Dispatcher) Paused() (bool, string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.paused, d.token
+}
+
+// Run leases and sends until ctx is cancelled, then waits for the sends in flight. Cancellation
+// is how it stops; it returns nil then.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	done := make(chan struct{}, d.cfg.Concurrency)
+	inflight := 0
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	nextExpire := d.now()
+	for {
+		if now := d.now(); !now.Before(nextExpire) {
+			d.expire(ctx, now)
+			nextExpire = now.Add(d.cfg.ExpireEvery)
+		}
+		if free := d.cfg.Concurrency - inflight; free > 0 {
+			jobs, err := d.outbox.Lease(ctx, free, d.now())
+			if err != nil && ctx.Err() == nil {
+				d.log.Error("lease failed", "err", err)
+				d.health.Set(ComponentOutbox, StateDegraded, err.Error())
+			}
+			for _, s := range jobs {
+				inflight++
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					d.process(context.WithoutCancel(ctx), s)
+					done <- struct{}{}
+				}()
+			}
+		}
+		poll.Reset(d.cfg.PollEvery)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-done:
+			inflight--
+		case <-d.kick:
+		case <-poll.C:
+		}
+	}
+}
+
+func (d *Dispatcher) expire(ctx context.Context, now time.Time) {
+	gone, err := d.outbox.Expire(ctx, now)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("expire failed", "err", err)
+		}
+		return
+	}
+	for _, s := range gone {
+		d.emit(ctx, s, Event{Event: EventExpired, Attempt: s.Attempts,
+			Error: &EventError{Code: "expired", Detail: "not sent before expires_at " + s.Job.ExpiresAt.Format(time.RFC3339)}}, "")
+	}
+}
+
+// process takes one leased job to its next state. It runs detached from Run's cancellation so
+// that a send in flight is finished and recorded during shutdown (bounded by the caller's
+// shutdown deadline through the Signal and SMS adapters' own call deadlines).
+func (d *Dispatcher) process(ctx context.Context, s Stored) {
+	j := s.Job
+	attempt := s.Attempts + 1
+	if s.SendStarted {
+		if j.Delivery == AtMostOnce {
+			d.finish(ctx, s, Event{Event: EventUnknown, Attempt: s.Attempts + 1, Channel: d.channelFor(s),
+				Error: &EventError{Code: "unknown_outcome", Detail: "relay stopped while the send was in flight; at_most_once: not resent"}})
+			return
+		}
+		d.log.Info("resending after an unknown outcome", "id", j.ID, "to", MaskNumber(j.To))
+	}
+	if !s.System {
+		ok, code, err := d.consent.Allow(ctx, j.To, j.Kind, j.Consent)
+		if err != nil {
+			d.retry(ctx, s, d.backoff(s.Attempts), "consent_store", err.Error())
+			return
+		}
+		if !ok {
+			d.finish(ctx, s, Event{Event: EventSuppressed, Error: &EventError{Code: code, Detail: suppressDetail(code)}})
+			return
+		}
+		if until, quiet := d.cfg.Quiet.Until(d.now()); quiet && !(j.Priority == PriorityHigh && d.cfg.Quiet.HighPasses) {
+			d.defer_(ctx, s, until, "quiet_hours", "quiet hours in the shop's time zone")
+			return
+		}
+	}
+	if s.Via == ChannelSMS {
+		d.sendSMS(ctx, s, attempt)
+		return
+	}
+	if paused, _ := d.Paused(); paused {
+		if d.smsAllowed(s) {
+			d.sendSMS(ctx, s, attempt)
+			return
+		}
+		d.defer_(ctx, s, d.now().Add(d.cfg.CaptchaRecheck), "captcha_required", "Signal sending is paused until staff solve a captcha (relayctl captcha)")
+		return
+	}
+	if err := d.limiter.Wait(ctx); err != nil {
+		d.retry(ctx, s, d.cfg.RetryMin, "shutting_down", err.Error())
+		return
+	}
+	if err := d.outbox.MarkSending(ctx, j.ID); err != nil {
+		// Without the marker a crash mid-send could not be told from "never sent": do not send.
+		d.log.Error("mark sending failed", "id", j.ID, "err", err)
+		d.health.Set(ComponentOutbox, StateDegraded, err.Error())
+		d.retry(ctx, s, d.backoff(s.Attempts), "outbox_error", err.Error())
+		return
+	}
+	res := d.signal.Send(ctx, j.To, s.Body)
+	switch res.Outcome {
+	case OutcomeSent:
+		d.health.Set(ComponentSignal, StateOK, "")
+		if d.sent != nil {
+			if err := d.sent.Remember(ctx, res.Timestamp, SentRecord{ID: j.ID, To: j.To, SentAt: d.now()}); err != nil {
+				d.log.Error("remembering the send timestamp failed; receipts for it will be ignored", "id", j.ID, "err", err)
+			}
+		}
+		d.finish(ctx, s, Event{Event: EventSent, Channel: ChannelSignal, Attempt: attempt, SignalTimestamp: res.Timestamp})
+	case OutcomeNotOnSignal:
+		if res.MaybeLookupFailure && s.Attempts == 0 {
+			d.retry(ctx, s, d.cfg.RetryMin, "not_on_signal", "lookup may have failed; trying once more before deciding")
+			return
+		}
+		if d.smsAllowed(s) {
+			d.sendSMS(ctx, s, attempt)
+			return
+		}
+		d.finish(ctx, s, Event{Event: EventFailed, Channel: ChannelSignal, Attempt: attempt,
+			Error: &EventError{Code: "not_on_signal", Detail: notOnSignalDetail(j, s, d.cfg.SMSFallback, d.sms != nil)}})
+	case OutcomeIdentityChanged:
+		if !d.cfg.TrustNewIdentity {
+			d.finish(ctx, s, Event{Event: EventFailed, Channel: ChannelSignal, Attempt: attempt,
+				Error: &EventError{Code: "identity_changed", Detail: "the customer's safety number changed and trust_policy is never"}})
+			return
+		}
+		if err := d.signal.Trust(ctx, j.To); err != nil {
+			d.retry(ctx, s, d.backoff(s.Attempts), "identity_changed", "trusting the new identity failed: "+err.Error())
+			return
+		}
+		d.journalOnly(ctx, s, EventRetrying, attempt, "identity_changed", "trusted the customer's new safety number (trust_policy always)")
+		d.retry(ctx, s, 0, "identity_changed", "trusted the new safety number; sending again")
+	case OutcomeRateLimited:
+		d.health.Set(ComponentSignal, StateDegraded, "rate limited by Signal")
+		d.retry(ctx, s, max(res.RetryAfter, d.backoff(s.Attempts)), "rate_limited", res.Detail)
+	case OutcomeCaptcha:
+		d.mu.Lock()
+		d.paused, d.token = true, res.ChallengeToken
+		d.mu.Unlock()
+		d.health.Set(ComponentSignal, StateStaffNeeded, "captcha required: relayctl captcha")
+		d.log.Warn("Signal asks for a captcha: Signal sending paused until staff solve it", "token", res.ChallengeToken)
+		if d.smsAllowed(s) {
+			d.sendSMS(ctx, s, attempt)
+			return
+		}
+		d.defer_(ctx, s, d.now().Add(d.cfg.CaptchaRecheck), "captcha_required", "Signal sending is paused until staff solve a captcha (relayctl captcha)")
+	case OutcomeUnknown:
+		if j.Delivery == AtMostOnce {
+			d.finish(ctx, s, Event{Event: EventUnknown, Channel: ChannelSignal, Attempt: attempt,
+				Error: &EventError{Code: "unknown_outcome", Detail: res.Detail}})
+			return
+		}
+		d.retry(ctx, s, d.backoff(s.Attempts), "unknown_outcome", res.Detail)
+	case OutcomeTransient:
+		d.health.Set(ComponentSignal, StateDegraded, res.Detail)
+		d.retry(ctx, s, d.backoff(s.Attempts), "transient", res.Detail)
+	default:
+		d.finish(ctx, s, Event{Event: EventFailed, Channel: ChannelSignal, Attempt: attempt,
+			Error: &EventError{Code: "signal_error", Detail: res.Detail}})
+	}
+}
+
+func (d *Dispatcher) smsAllowed(s Stored) bool {
+	if s.System {
+		return d.sms != nil && s.Mobile
+	}
+	return d.sms != nil && d.cfg.SMSFallback && s.Job.Fallback == FallbackSMS && s.Mobile
+}
+
+func (d *Dispatcher) channelFor(s Stored) Channel {
+	if s.Via != "" {
+		return s.Via
+	}
+	return ChannelSignal
+}
+
+func (d *Dispatcher) sendSMS(ctx context.Context, s Stored, attempt int) {
+	if d.sms == nil || !s.Mobile {
+		d.finish(ctx, s, Event{Event: EventFailed, Channel: ChannelSMS, Attempt: attempt,
+			Error: &EventError{Code: "sms_unavailable", Detail: "no modem, or the number is not a mobile number"}})
+		return
+	}
+	if err := d.outbox.MarkSending(ctx, s.Job.ID); err != nil {
+		d.retry(ctx, s, d.backoff(s.Attempts), "outbox_error", err.Error())
+		return
+	}
+	parts, err := d.sms.SendSMS(ctx, s.Job.To, s.Body)
+	switch {
+	case err == nil:
+		d.finish(ctx, s, Event{Event: EventSent, Channel: ChannelSMS, Attempt: attempt, SMSParts: parts})
+	case errors.Is(err, ErrPermanent):
+		d.finish(ctx, s, Event{Event: EventFailed, Channel: ChannelSMS, Attempt: attempt,
+			Error: &EventError{Code: "sms_failed", Detail: err.Error()}})
+	default:
+		d.retry(ctx, s, d.backoff(s.Attempts), "sms_transient", err.Error())
+	}
+}
+
+// finish records a terminal event: Ack in the outbox, then the event and the journal line.
+func (d *Dispatcher) finish(ctx context.Context, s Stored, e Event) {
+	if err := d.outbox.Ack(ctx, s.Job.ID, e.Event); err != nil {
+		// The lease will expire and the job comes back; the event is not published so that the
+		// backend never hears two terminal events for one job.
+		d.log.Error("ack failed; the job will be tried again", "id", s.Job.ID, "err", err)
+		d.health.Set(ComponentOutbox, StateDegraded, err.Error())
+		return
+	}
+	d.emit(ctx, s, e, s.Body)
+}
+
+// retry puts the job back with a due time; past its expiry the outbox expires it instead.
+func (d *Dispatcher) retry(ctx context.Context, s Stored, after time.Duration, code, detail string) {
+	at := d.now().Add(after)
+	if err := d.outbox.Retry(ctx, s.Job.ID, at, code); err != nil {
+		d.log.Error("retry failed; the lease will expire and the job comes back", "id", s.Job.ID, "err", err)
+		return
+	}
+	d.emit(ctx, s, Event{Event: EventRetrying, Attempt: s.Attempts + 1, Channel: d.channelFor(s), NextAttemptAt: tsp(at),
+		Error: &EventError{Code: code, Detail: detail}}, "")
+	d.log.Info("retrying", "id", s.Job.ID, "to", MaskNumber(s.Job.To), "code", code, "in", after.Round(time.Millisecond))
+}
+
+// defer_ waits without counting an attempt (quiet hours, captcha pause).
+func (d *Dispatcher) defer_(ctx context.Context, s Stored, until time.Time, code, detail string) {
+	if err := d.outbox.Retry(ctx, s.Job.ID, until, code); err != nil {
+		d.log.Error("defer failed; the lease will expire and the job comes back", "id", s.Job.ID, "err", err)
+		return
+	}
+	d.emit(ctx, s, Event{Event: EventDeferred, NextAttemptAt: tsp(until), Error: &EventError{Code: code, Detail: detail}}, "")
+}
+
+func (d *Dispatcher) journalOnly(ctx context.Context, s Stored, t EventType, attempt int, code, detail string) {
+	if d.journal == nil {
+		return
+	}
+	if err := d.journal.Record(ctx, JournalEntry{At: d.now(), ID: s.Job.ID, To: s.Job.To, Event: t, Attempt: attempt, Code: code, Detail: detail}); err != nil {
+		d.log.Error("journal write failed", "err", err)
+	}
+}
+
+// emit publishes the event and writes the journal line. System replies are journaled, not
+// published: they are not the shop's jobs.
+func (d *Dispatcher) emit(ctx context.Context, s Stored, e Event, text string) {
+	e.ID, e.To, e.At = s.Job.ID, s.Job.To, ts(d.now())
+	if !s.System {
+		if err := d.events.Publish(ctx, e); err != nil {
+			d.log.Error("event could not be stored", "id", e.ID, "event", e.Event, "err", err)
+		}
+	}
+	if d.journal != nil {
+		je := JournalEntry{At: time.Time(e.At), ID: e.ID, To: e.To, Channel: e.Channel, Event: e.Event, Attempt: e.Attempt, Text: text}
+		if e.Error != nil {
+			je.Code, je.Detail = e.Error.Code, e.Error.Detail
+		}
+		if err := d.journal.Record(ctx, je); err != nil {
+			d.log.Error("journal write failed", "err", err)
+		}
+	}
+}
+
+// backoff is exponential from RetryMin, capped at RetryMax, with jitter in [d/2, d] so that
+// jobs failing together do not retry together.
+func (d *Dispatcher) backoff(failures int) time.Duration {
+	b := d.cfg.RetryMin
+	for i := 0; i < failures && b < d.cfg.RetryMax; i++ {
+		b *= 2
+	}
+	b = min(b, d.cfg.RetryMax)
+	return b/2 + rand.N(b/2+1)
+}
+
+func suppressDetail(code string) string {
+	switch code {
+	case "opted_out":
+		return "the customer opted out (STOP)"
+	case "no_consent":
+		return "no recorded consent for this number"
+	case "marketing_needs_opt_in":
+		return "marketing needs an explicit opt-in"
+	}
+	return code
+}
+
+func notOnSignalDetail(j Job, s Stored, fallbackOn, haveModem bool) string {
+	switch {
+	case j.Fallback != FallbackSMS:
+		return "the number is not on Signal and the job has fallback none"
+	case !fallbackOn:
+		return "the number is not on Signal and SMS fallback is off (policy.sms_fallback)"
+	case !haveModem:
+		return "the number is not on Signal and the box has no modem for SMS"
+	case !s.Mobile:
+		return "the number is not on Signal and is not a mobile number (no SMS)"
+	}
+	return "the number is not on Signal"
+}

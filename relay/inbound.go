@@ -1,0 +1,158 @@
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// DecodeConsentRecord reads and validates a P/consent payload (contract v1).
+func DecodeConsentRecord(payload []byte, now time.Time) (ConsentRecord, error) {
+	fields, err := decodeObject(payload)
+	if err != nil {
+		return ConsentRecord{}, err
+	}
+	d := &decoder{fields: fields}
+	var r ConsentRecord
+	to := d.str("to", true)
+	if d.err == nil {
+		n, err := ParseNumber(to)
+		if err != nil {
+			d.fail("to", CodeBadNumber, err.Error())
+		}
+		r.To = n.E164
+	}
+	r.Consent = d.enum("consent", "", "opt_in", "opt_out", "request")
+	if d.err == nil && r.Consent == "" {
+		d.fail("consent", CodeRequired, "want opt_in, opt_out or request")
+	}
+	r.At = d.time("at")
+	if d.err == nil && r.At.IsZero() {
+		r.At = now
+	}
+	r.Source = d.str("source", false)
+	r.Proof = d.str("proof", false)
+	d.checkText("source", r.Source, maxSourceLen)
+	d.checkText("proof", r.Proof, maxProofLen)
+	r.Lang = d.lang("lang", "")
+	if d.err != nil {
+		return ConsentRecord{}, d.err
+	}
+	return r, nil
+}
+
+// Receipt is a delivery or read receipt from a customer's phone for sends of ours, named by
+// their Signal timestamps.
+type Receipt struct {
+	Read       bool // false: delivery receipt
+	From       string
+	Timestamps []int64
+	At         time.Time
+}
+
+// Message is a customer's message to the shop's number, on Signal or by SMS.
+type Message struct {
+	From            string // E.164; may be empty on Signal when only the uuid is known
+	FromUUID        string
+	Text            string
+	At              time.Time
+	Channel         Channel
+	SignalTimestamp int64
+}
+
+// Responder handles what customers send back: receipts become delivered and read events, keywords
+// change consent and get an answer, other text goes to P/inbound.
+type Responder struct {
+	intake  *Intake
+	consent ConsentKeeper
+	sent    SentIndex
+	events  EventSink
+	journal Journal
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// NewResponder returns a Responder. Replies are queued through intake.System.
+func NewResponder(intake *Intake, consent ConsentKeeper, sent SentIndex, events EventSink, journal Journal, log *slog.Logger, now func() time.Time) *Responder {
+	if now == nil {
+		now = time.Now
+	}
+	return &Responder{intake: intake, consent: consent, sent: sent, events: events, journal: journal,
+		log: orDiscard(log).With("component", "responder"), now: now}
+}
+
+// HandleReceipt publishes delivered/read for each job the receipt names, once per job and
+// kind. A read receipt implies delivery: if no delivery receipt came first, delivered is
+// published before read. Unknown timestamps (not our sends, or older than the index keeps)
+// are ignored.
+func (r *Responder) HandleReceipt(ctx context.Context, rc Receipt) error {
+	for _, t := range rc.Timestamps {
+		rec, ok, err := r.sent.Lookup(t)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		var evs []EventType
+		if !rec.Delivered {
+			evs = append(evs, EventDelivered)
+			rec.Delivered = true
+		}
+		if rc.Read && !rec.Read {
+			evs = append(evs, EventRead)
+			rec.Read = true
+		}
+		if len(evs) == 0 {
+			continue
+		}
+		if err := r.sent.Update(ctx, t, rec); err != nil {
+			return err
+		}
+		for _, et := range evs {
+			e := Event{ID: rec.ID, Event: et, At: ts(rc.At), To: rec.To, Channel: ChannelSignal, SignalTimestamp: t}
+			if err := r.events.Publish(ctx, e); err != nil {
+				return err
+			}
+			if r.journal != nil {
+				if err := r.journal.Record(ctx, JournalEntry{At: rc.At, ID: rec.ID, To: rec.To, Channel: ChannelSignal, Event: et}); err != nil {
+					r.log.Error("journal write failed", "err", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// HandleMessage applies keywords or forwards the text to P/inbound. It returns nil only when
+// the message is safely handled (for SMS: the modem may then delete it).
+func (r *Responder) HandleMessage(ctx context.Context, m Message) error {
+	if m.From != "" {
+		act, err := r.consent.Inbound(ctx, m.From, m.Text, m.At)
+		if err != nil {
+			return err
+		}
+		if act.Keyword {
+			if act.Reply != "" {
+				via := Channel("")
+				if m.Channel == ChannelSMS {
+					via = ChannelSMS
+				}
+				if err := r.intake.System(ctx, m.From, act.Reply, via); err != nil {
+					return err
+				}
+			}
+			if act.Event != "" {
+				if err := r.events.Publish(ctx, Event{Event: act.Event, At: ts(m.At), To: m.From, Channel: m.Channel, Source: "keyword"}); err != nil {
+					return err
+				}
+			}
+			if r.journal != nil {
+				_ = r.journal.Record(ctx, JournalEntry{At: m.At, To: m.From, Channel: m.Channel, Event: act.Event, Code: "keyword", Text: m.Text})
+			}
+			return nil
+		}
+	}
+	return r.events.PublishInbound(ctx, Inbound{From: m.From, FromUUID: m.FromUUID, Text: m.Text, At: ts(m.At),
+		Channel: m.Channel, SignalTimestamp: m.SignalTimestamp})
+}

@@ -1,0 +1,206 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// ErrIntakeStopped is returned for jobs that arrive after intake was stopped (power shutdown):
+// they are not acknowledged, so the broker keeps them for the next start.
+var ErrIntakeStopped = errors.New("intake stopped: the box is shutting down")
+
+// ConsentKeeper is the consent policy with its store: it decides (Consent), records proofs and
+// records from the shop, and reads customers' keywords.
+type ConsentKeeper interface {
+	Consent
+	RecordProof(ctx context.Context, to string, p ConsentProof) error
+	Apply(ctx context.Context, r ConsentRecord) (ConsentChange, error)
+	Inbound(ctx context.Context, from, text string, at time.Time) (KeywordAction, error)
+}
+
+// ConsentRecord is a P/consent payload (contract v1).
+type ConsentRecord struct {
+	To      string    `json:"to"`
+	Consent string    `json:"consent"` // opt_in, opt_out, request
+	At      time.Time `json:"at"`
+	Source  string    `json:"source"`
+	Proof   string    `json:"proof,omitempty"`
+	Lang    string    `json:"lang,omitempty"`
+}
+
+// ConsentChange is what applying a record did: the event to publish ("" when nothing changed)
+// and a message to send the customer (the double opt-in question), if any.
+type ConsentChange struct {
+	Event EventType
+	Reply string
+}
+
+// KeywordAction is what a customer's message means: Keyword false means it is ordinary text
+// for P/inbound; otherwise Event (if any) is published and Reply (if any) is sent back.
+type KeywordAction struct {
+	Keyword bool
+	Event   EventType
+	Reply   string
+}
+
+// Intake turns MQTT payloads into durable outbox entries and events. HandleJob returning nil
+// means "acknowledge to the broker": the job is on disk, or it was rejected with a durable
+// rejected event (a poison message must not loop). An error means "do not acknowledge".
+type Intake struct {
+	outbox   Outbox
+	events   EventSink
+	render   Renderer
+	consent  ConsentKeeper
+	defaults JobDefaults
+	now      func() time.Time
+	log      *slog.Logger
+	accepted func() // tells the dispatcher a job may be due
+
+	stopped      atomic.Bool
+	unidentified atomic.Int64 // rejected payloads without a readable id (logged and counted)
+	sysSeq       atomic.Int64
+}
+
+// IntakeDeps are the parts an Intake uses.
+type IntakeDeps struct {
+	Outbox     Outbox
+	Events     EventSink
+	Renderer   Renderer
+	Consent    ConsentKeeper
+	Logger     *slog.Logger
+	Now        func() time.Time
+	OnAccepted func()
+}
+
+// NewIntake returns an Intake.
+func NewIntake(def JobDefaults, deps IntakeDeps) *Intake {
+	in := &Intake{outbox: deps.Outbox, events: deps.Events, render: deps.Renderer, consent: deps.Consent,
+		defaults: def, now: deps.Now, log: orDiscard(deps.Logger).With("component", "intake"), accepted: deps.OnAccepted}
+	if in.now == nil {
+		in.now = time.Now
+	}
+	if in.accepted == nil {
+		in.accepted = func() {}
+	}
+	return in
+}
+
+// Stop makes every later HandleJob and HandleConsent return ErrIntakeStopped.
+func (in *Intake) Stop() { in.stopped.Store(true) }
+
+// Unidentified counts rejected payloads whose id could not be read.
+func (in *Intake) Unidentified() int64 { return in.unidentified.Load() }
+
+// HandleJob takes one P/jobs payload.
+func (in *Intake) HandleJob(ctx context.Context, payload []byte) error {
+	if in.stopped.Load() {
+		return ErrIntakeStopped
+	}
+	now := in.now()
+	j, err := DecodeJob(payload, now, in.defaults)
+	if err != nil {
+		return in.reject(ctx, now, err)
+	}
+	body, err := in.render.Render(j)
+	if err != nil {
+		fe := &FieldError{ID: j.ID, Field: "template", Code: CodeInvalid, Detail: err.Error()}
+		var rerr interface{ RejectField() (field, code string) }
+		if errors.As(err, &rerr) {
+			fe.Field, fe.Code = rerr.RejectField()
+		}
+		return in.reject(ctx, now, fe)
+	}
+	num, _ := ParseNumber(j.To) // DecodeJob checked it
+	if j.Consent != nil {
+		if err := in.consent.RecordProof(ctx, j.To, *j.Consent); err != nil {
+			return fmt.Errorf("recording the job's consent proof: %w", err)
+		}
+	}
+	evs := []Event{{ID: j.ID, Event: EventAccepted, At: ts(now), To: j.To}}
+	if j.NotBefore.After(now) {
+		evs = append(evs, Event{ID: j.ID, Event: EventDeferred, At: ts(now), To: j.To, NextAttemptAt: tsp(j.NotBefore),
+			Error: &EventError{Code: "scheduled", Detail: "waiting for not_before"}})
+	}
+	dup, err := in.outbox.Put(ctx, Stored{Job: j, Body: body, Mobile: num.Mobile}, evs...)
+	if err != nil {
+		return fmt.Errorf("storing job %s: %w", j.ID, err)
+	}
+	if dup {
+		if err := in.events.Publish(ctx, Event{ID: j.ID, Event: EventDuplicate, At: ts(now), To: j.To,
+			Error: &EventError{Code: "duplicate", Detail: "a job with this id was accepted within the dedup window; not sent again"}}); err != nil {
+			return err
+		}
+		return nil
+	}
+	in.accepted()
+	return nil
+}
+
+func (in *Intake) reject(ctx context.Context, now time.Time, err error) error {
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		fe = &FieldError{Code: CodeInvalid, Detail: err.Error()}
+	}
+	if fe.ID == "" {
+		in.unidentified.Add(1)
+		in.log.Warn("rejected a payload without a readable id", "code", fe.Code, "field", fe.Field, "detail", fe.Detail)
+		return nil
+	}
+	in.log.Info("rejected job", "id", fe.ID, "field", fe.Field, "code", fe.Code)
+	return in.events.Publish(ctx, Event{ID: fe.ID, Event: EventRejected, At: ts(now),
+		Error: &EventError{Code: fe.Code, Field: fe.Field, Detail: fe.Detail}})
+}
+
+// HandleConsent takes one P/consent payload.
+func (in *Intake) HandleConsent(ctx context.Context, payload []byte) error {
+	if in.stopped.Load() {
+		return ErrIntakeStopped
+	}
+	now := in.now()
+	r, err := DecodeConsentRecord(payload, now)
+	if err != nil {
+		in.unidentified.Add(1)
+		in.log.Warn("rejected a consent record", "err", err)
+		// A consent record has no id to answer to: log, count, acknowledge.
+		return nil
+	}
+	ch, err := in.consent.Apply(ctx, r)
+	if err != nil {
+		return fmt.Errorf("applying consent for %s: %w", MaskNumber(r.To), err)
+	}
+	if ch.Reply != "" {
+		if err := in.System(ctx, r.To, ch.Reply, ""); err != nil {
+			return err
+		}
+	}
+	if ch.Event != "" {
+		return in.events.Publish(ctx, Event{Event: ch.Event, At: ts(now), To: r.To, Source: r.Source})
+	}
+	return nil
+}
+
+// System queues one of the box's own messages to a customer (a keyword reply, the double opt-in
+// question). It bypasses consent and quiet hours; via ChannelSMS answers on SMS.
+func (in *Intake) System(ctx context.Context, to, text string, via Channel) error {
+	num, err := ParseNumber(to)
+	if err != nil {
+		return err
+	}
+	now := in.now()
+	id := "relay-" + strconv.FormatInt(now.UnixNano(), 36) + "-" + strconv.FormatInt(in.sysSeq.Add(1), 36)
+	j := Job{ID: id, To: num.E164, Text: text, Kind: KindTransactional, Priority: PriorityHigh,
+		ExpiresAt: now.Add(in.defaults.Expiry), Fallback: FallbackNone, Delivery: AtLeastOnce}
+	if via == ChannelSMS {
+		j.Fallback = FallbackSMS
+	}
+	if _, err := in.outbox.Put(ctx, Stored{Job: j, Body: text, Mobile: num.Mobile, Via: via, System: true}); err != nil {
+		return fmt.Errorf("queueing a reply to %s: %w", MaskNumber(to), err)
+	}
+	in.accepted()
+	return nil
+}

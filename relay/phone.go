@@ -1,0 +1,67 @@
+package relay
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Number is a customer's phone number checked against the numbering plan of its country.
+type Number struct {
+	E164   string // "+4915112345678"
+	Region string // "DE"
+	// Mobile is true when the numbering plan says the number can receive SMS (mobile, or a plan
+	// that does not tell mobile from fixed line, as in the US). SMS fallback goes only to these.
+	Mobile bool
+}
+
+// ParseNumber checks an international number and normalises it to E.164. Spaces, dashes, dots
+// and parentheses are allowed; the leading + is required, because a box cannot guess the country.
+func ParseNumber(s string) (Number, error) {
+	if len(s) > 32 {
+		return Number{}, errors.New("too long for a phone number")
+	}
+	if !strings.HasPrefix(strings.TrimSpace(s), "+") {
+		return Number{}, errors.New("want an international number starting with + (E.164), e.g. +4915112345678")
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || strings.ContainsRune("+ -.()", r)) {
+			return Number{}, errors.New("only digits, +, spaces, dashes, dots and parentheses are allowed")
+		}
+	}
+	var pn phonenumbers.PhoneNumber
+	if err := phonenumbers.ParseToNumber(s, "ZZ", &pn); err != nil {
+		return Number{}, errors.New("not a phone number: " + err.Error())
+	}
+	if !phonenumbers.IsValidNumber(&pn) {
+		return Number{}, errors.New("not a valid number in its country's numbering plan")
+	}
+	n := Number{
+		E164:   phonenumbers.Format(&pn, phonenumbers.E164),
+		Region: phonenumbers.GetRegionCodeForNumber(&pn),
+	}
+	switch phonenumbers.GetNumberType(&pn) {
+	case phonenumbers.MOBILE, phonenumbers.FIXED_LINE_OR_MOBILE:
+		n.Mobile = true
+	}
+	return n, nil
+}
+
+// MaskNumber hides a phone number for logs: the country code and the last two digits stay, so
+// staff can tell numbers apart without the log holding customers' numbers. The journal keeps
+// them whole.
+func MaskNumber(e164 string) string {
+	if len(e164) < 6 {
+		return "+***"
+	}
+	cc := 3 // "+" and two digits when the number does not parse
+	if pn, err := phonenumbers.Parse(e164, "ZZ"); err == nil {
+		cc = 1 + len(strconv.Itoa(int(pn.GetCountryCode())))
+	}
+	if cc > len(e164)-3 {
+		cc = 1
+	}
+	return e164[:cc] + strings.Repeat("*", len(e164)-cc-2) + e164[len(e164)-2:]
+}

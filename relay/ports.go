@@ -1,0 +1,138 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// The interfaces the pipeline consumes. Each is implemented by an adapter (relay/store over the
+// buffer package, signalbridge, modem, relay/mqtt) that cmd/relayd wires in; relay itself
+// imports none of them.
+
+// Stored is a job as it sits in the outbox: the job, the text rendered at acceptance (so a
+// template change cannot alter a queued message), and the outbox's bookkeeping.
+type Stored struct {
+	Job    Job
+	Body   string  // rendered text, sender named
+	Mobile bool    // the number can receive SMS
+	Via    Channel // "" = Signal first; ChannelSMS for a reply to a customer's SMS
+	// System marks the box's own replies (opt-out confirmation, help, opt-in question): they
+	// bypass consent and quiet hours, nothing else.
+	System bool
+
+	AcceptedAt  time.Time // filled by the outbox
+	Attempts    int       // failed attempts so far
+	SendStarted bool      // a send was started before a crash and never confirmed
+}
+
+// Outbox is the durable queue. Put returns only after the job is on disk; dup reports a job id
+// already seen within the dedup window. The events given to Put are stored in the same
+// transaction, so an accepted job is never without its accepted event.
+type Outbox interface {
+	Put(ctx context.Context, s Stored, events ...Event) (dup bool, err error)
+	Lease(ctx context.Context, n int, now time.Time) ([]Stored, error)
+	MarkSending(ctx context.Context, id string) error
+	Ack(ctx context.Context, id string, outcome EventType) error
+	Retry(ctx context.Context, id string, at time.Time, reason string) error
+	Expire(ctx context.Context, now time.Time) ([]Stored, error)
+	Depth() int
+	OldestAge(now time.Time) time.Duration
+}
+
+// EventSink stores an event or inbound message durably for publication on MQTT (in order,
+// surviving broker outages and restarts).
+type EventSink interface {
+	Publish(ctx context.Context, e Event) error
+	PublishInbound(ctx context.Context, in Inbound) error
+}
+
+// Journal keeps every attempt for disputes.
+type Journal interface {
+	Record(ctx context.Context, e JournalEntry) error
+}
+
+// JournalEntry is one line of the journal: a state change with the full number and text.
+type JournalEntry struct {
+	At      time.Time
+	ID      string
+	To      string
+	Channel Channel
+	Event   EventType
+	Attempt int
+	Code    string
+	Detail  string
+	Text    string
+}
+
+// SentIndex remembers which job a Signal send timestamp belongs to, so that receipts arriving
+// later (also after a restart) become delivered and read events for the right job.
+type SentIndex interface {
+	Remember(ctx context.Context, timestamp int64, s SentRecord) error
+	Lookup(timestamp int64) (SentRecord, bool, error)
+	Update(ctx context.Context, timestamp int64, s SentRecord) error
+}
+
+// SentRecord is what the SentIndex keeps per send.
+type SentRecord struct {
+	ID        string    `json:"id"`
+	To        string    `json:"to"`
+	SentAt    time.Time `json:"sent_at"`
+	Delivered bool      `json:"delivered,omitempty"`
+	Read      bool      `json:"read,omitempty"`
+}
+
+// SendOutcome is what a Signal send means for the job.
+type SendOutcome int
+
+const (
+	OutcomeSent            SendOutcome = iota // delivered to Signal's servers; Timestamp set
+	OutcomeNotOnSignal                        // the number has no Signal account
+	OutcomeIdentityChanged                    // the customer's safety number changed
+	OutcomeRateLimited                        // Signal asks us to slow down; RetryAfter set
+	OutcomeCaptcha                            // Signal wants a captcha solved; ChallengeToken set
+	OutcomeTransient                          // network, signal-cli down: try again later
+	OutcomeUnknown                            // the request was written, the reply never came
+	OutcomeFailed                             // permanent failure
+)
+
+var outcomeNames = [...]string{"sent", "not_on_signal", "identity_changed", "rate_limited", "captcha_required", "transient", "unknown_outcome", "failed"}
+
+func (o SendOutcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "invalid"
+}
+
+// SendResult is the classified answer of one Signal send.
+type SendResult struct {
+	Outcome        SendOutcome
+	Timestamp      int64
+	RetryAfter     time.Duration
+	ChallengeToken string
+	// MaybeLookupFailure: not-on-Signal may be a failed lookup (signal-cli gives a null uuid);
+	// the dispatcher tries once more before deciding.
+	MaybeLookupFailure bool
+	Detail             string
+}
+
+// Signal sends messages through the shop's Signal account.
+type Signal interface {
+	Send(ctx context.Context, to, text string) SendResult
+	Trust(ctx context.Context, to string) error
+}
+
+// SMS sends plain SMS through the modem. An error wrapping ErrPermanent will not get better by
+// retrying (an invalid number, the network refusing the destination).
+type SMS interface {
+	SendSMS(ctx context.Context, to, text string) (parts int, err error)
+}
+
+// ErrPermanent marks failures that retrying will not fix.
+var ErrPermanent = errors.New("permanent failure")
+
+// Renderer turns a job into the text the customer reads, naming the shop.
+type Renderer interface {
+	Render(j Job) (string, error)
+}
