@@ -470,6 +470,8 @@ func (p *Policy) HandleInbound(ctx context.Context, from, text string, at time.T
 		if rec.State != StateOptedOut || !rec.ByCustomer || corrupt {
 			p.setState(&rec, StateOptedOut, at, source, proofText, source)
 			act.Event = EventOptedOut
+		} else if at.After(rec.At) {
+			rec.At, rec.Proof = at, proofText // the customer said it again: the latest word counts
 		}
 		rec.ByCustomer = true
 		act.Reply = p.text(lang, func(r Replies) string { return r.OptedOut })
@@ -477,6 +479,8 @@ func (p *Policy) HandleInbound(ctx context.Context, from, text string, at time.T
 		if rec.State != StateOptedIn || !rec.Explicit || corrupt {
 			p.setState(&rec, StateOptedIn, at, source, proofText, source)
 			act.Event = EventOptedIn
+		} else if at.After(rec.At) {
+			rec.At, rec.Source, rec.Proof = at, source, proofText
 		}
 		rec.Explicit = true
 		act.Reply = p.text(lang, func(r Replies) string { return r.OptedIn })
