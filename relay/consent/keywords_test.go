@@ -146,3 +146,13 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkMatcher_Match(b *testing.B) {
+	m, err := NewMatcher(DefaultKeywords())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		m.Match("  Отписаться! ")
+	}
+}

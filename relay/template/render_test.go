@@ -381,3 +381,13 @@ func FuzzRender(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkRenderer_Render(b *testing.B) {
+	r := mustNew(b, Config{Shop: "Shop"})
+	vars := map[string]string{"order": "1042", "carrier": "DHL", "url": "https://track.example.com/p/1"}
+	for b.Loop() {
+		if _, err := r.Render("order_shipped", "ru", vars); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
