@@ -1,0 +1,4 @@
+package signalbridge
+
+// PendingCount exposes the number of calls waiting for a reply, for leak checks in tests.
+func PendingCount(c *Client) int { return c.pendingCount() }
