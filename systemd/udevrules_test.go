@@ -33,11 +33,11 @@ var udevKeys = map[string]struct{ match, assign, attr bool }{
 	"SUBSYSTEM": {match: true}, "SUBSYSTEMS": {match: true},
 	"DRIVER": {match: true}, "DRIVERS": {match: true},
 	"ATTR": {match: true, assign: true, attr: true}, "ATTRS": {match: true, attr: true},
-	"ENV": {match: true, assign: true, attr: true},
-	"TAG": {match: true, assign: true},
+	"ENV":     {match: true, assign: true, attr: true},
+	"TAG":     {match: true, assign: true},
 	"SYMLINK": {match: true, assign: true},
-	"NAME": {match: true, assign: true},
-	"OWNER": {assign: true}, "GROUP": {assign: true}, "MODE": {assign: true},
+	"NAME":    {match: true, assign: true},
+	"OWNER":   {assign: true}, "GROUP": {assign: true}, "MODE": {assign: true},
 	"RUN": {assign: true, attr: true}, "GOTO": {assign: true}, "LABEL": {assign: true},
 }
 
