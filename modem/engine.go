@@ -37,6 +37,7 @@ type Engine struct {
 	done    chan struct{}
 	readerW sync.WaitGroup
 
+	urcSeq   atomic.Int64 // URCs seen so far
 	dropped  atomic.Int64 // URCs dropped because nobody read URCs()
 	noise    atomic.Int64 // lines dropped as garbage or stray results
 	commands atomic.Int64
@@ -373,7 +374,12 @@ func (p *pending) owns(line string) bool {
 	return false
 }
 
+// URCSeq is the sequence number of the last URC received: a caller that has just (re)initialised
+// the modem can ignore boot announcements that arrived before that point.
+func (e *Engine) URCSeq() int64 { return e.urcSeq.Load() }
+
 func (e *Engine) emit(u URC) {
+	u.Seq = e.urcSeq.Add(1)
 	select {
 	case e.urcs <- u:
 	default:

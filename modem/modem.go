@@ -164,6 +164,7 @@ type Modem struct {
 	rx       *reassembler
 	seen     map[string]time.Time
 	pinBad   bool
+	bootMark int64 // URCs up to this Seq predate the last initialisation
 	staffLog bool
 	lastPoll Health
 }
@@ -337,6 +338,9 @@ func (m *Modem) connect(ctx context.Context, reopen bool) error {
 	}
 	if err := m.initialise(ctx); err != nil {
 		return err
+	}
+	if eng := m.engine(); eng != nil {
+		m.bootMark = eng.URCSeq() // RDY/+CFUN from the boot we just initialised are old news
 	}
 	m.rx.reset() // the storage listing is the truth after a (re)connect
 	m.poll(ctx)
@@ -654,7 +658,7 @@ func (m *Modem) urc(ctx context.Context, u URC) error {
 			return ErrSIMMissing
 		}
 	case URCBoot:
-		if u.Line == "RDY" {
+		if u.Line == "RDY" && u.Seq > m.bootMark {
 			return errRebooted
 		}
 	}

@@ -90,6 +90,7 @@ type URC struct {
 	Kind URCKind
 	Line string
 	Data string
+	Seq  int64 // 1, 2, ... in arrival order on this engine (see Engine.URCSeq)
 }
 
 // needsPDU reports whether a URC of this kind is followed by a PDU line.

@@ -1,0 +1,75 @@
+package modem
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/shopkit/relay/modem/modemtest"
+	"go.bug.st/serial/enumerator"
+)
+
+// The quirks of go.bug.st/serial v1.8.0, caused for real on a pty, come out as our errors.
+func TestSerialPort_Quirks(t *testing.T) {
+	sim, err := modemtest.New(modemtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	p, err := OpenSerial(sim.Path(), 115200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	sp := p.(*serialPort)
+	if err := sp.p.SetReadTimeout(20 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	// The simulator is quiet until asked: the library says (0, nil); we say ErrTimeout.
+	if n, err := p.Read(buf); n != 0 || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("quiet read = %d, %v; want ErrTimeout", n, err)
+	}
+	sim.Unplug()
+	if _, err := p.Read(buf); !errors.Is(err, ErrPortGone) {
+		t.Errorf("read after unplug = %v; want ErrPortGone", err)
+	}
+	if _, err := p.Write([]byte("AT\r")); !errors.Is(err, ErrPortGone) {
+		t.Errorf("write after unplug = %v; want ErrPortGone", err)
+	}
+	if _, err := OpenSerial(sim.Names()[0], 115200); !errors.Is(err, ErrNoDevice) {
+		t.Errorf("open of the vanished path = %v; want ErrNoDevice", err)
+	}
+}
+
+func TestMatchUSB(t *testing.T) {
+	ports := []*enumerator.PortDetails{
+		{Name: "/dev/ttyS0"},
+		{Name: "/dev/ttyUSB10", IsUSB: true, VID: "2C7C", PID: "0125", SerialNumber: "A"},
+		{Name: "/dev/ttyUSB9", IsUSB: true, VID: "2C7C", PID: "0125", SerialNumber: "A"},
+		{Name: "/dev/ttyUSB11", IsUSB: true, VID: "2C7C", PID: "0125", SerialNumber: "A"},
+		{Name: "/dev/ttyUSB12", IsUSB: true, VID: "2C7C", PID: "0125", SerialNumber: "A"},
+		{Name: "/dev/ttyUSB0", IsUSB: true, VID: "1E0E", PID: "9001", SerialNumber: "B"},
+		{Name: "/dev/ttyACM0", IsUSB: true, VID: "2c7c", PID: "0125", SerialNumber: "C"},
+	}
+	tests := []struct {
+		m    USBMatch
+		nth  int
+		want string
+		ok   bool
+	}{
+		{USBMatch{VID: "2c7c", PID: "0125", Serial: "A"}, 2, "/dev/ttyUSB11", true},
+		{USBMatch{VID: "2c7c", PID: "0125", Serial: "A"}, 0, "/dev/ttyUSB9", true},
+		{USBMatch{VID: "2C7C", PID: "0125"}, 0, "/dev/ttyACM0", true},
+		{USBMatch{VID: "2C7C", PID: "0125", Serial: "C"}, 0, "/dev/ttyACM0", true},
+		{USBMatch{VID: "1e0e", PID: "9001"}, 0, "/dev/ttyUSB0", true},
+		{USBMatch{VID: "1e0e", PID: "9001"}, 1, "", false},
+		{USBMatch{VID: "dead", PID: "beef"}, 0, "", false},
+	}
+	for _, tt := range tests {
+		got, ok := matchUSB(ports, tt.m, tt.nth)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("matchUSB(%+v, %d) = %q,%v; want %q,%v", tt.m, tt.nth, got, ok, tt.want, tt.ok)
+		}
+	}
+}
