@@ -1,0 +1,348 @@
+package buffer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	badger "github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	DedupWindow   time.Duration    // default 7*24h: a Put of an id seen within it is Duplicate
+	LeaseTimeout  time.Duration    // default 5m: a lease not Acked/Retried by then becomes due again
+	CommitWindow  time.Duration    // group-commit coalescing window, default 2ms
+	EncryptionKey []byte           // nil or 32 bytes (AES-256)
+	Logger        *slog.Logger     // nil = discard; Badger's own logs go here at debug
+	Now           func() time.Time // injected clock; nil = time.Now
+	// MinFreeSpace: writes are refused with ErrDiskFull while the
+	// filesystem holding dir has less free space than this. Badger writes
+	// through mmapped, sparse files, so running out of space inside them is a
+	// SIGBUS rather than an error; this reserve keeps us away from that edge.
+	// Default 64 MiB; negative disables the check.
+	MinFreeSpace int64
+}
+
+// Priority orders recipients' heads: lower value leases first.
+type Priority uint8
+
+const (
+	PriorityHigh   Priority = 0
+	PriorityNormal Priority = 1
+	PriorityLow    Priority = 2
+)
+
+// Delivery is what the relay does with a send whose outcome is unknown.
+type Delivery uint8
+
+const (
+	AtLeastOnce Delivery = 0
+	AtMostOnce  Delivery = 1
+)
+
+// Message is one queued job. The first block is set by the caller, the
+// second by the store.
+type Message struct {
+	ID         string
+	To         string
+	Priority   Priority
+	Delivery   Delivery
+	AcceptedAt time.Time // zero = the store's clock at Put
+	NotBefore  time.Time
+	ExpiresAt  time.Time // zero = never expires
+	Payload    []byte    // opaque to the buffer
+
+	Seq           uint64    // acceptance order, assigned by Put
+	Attempts      int       // number of Retry calls so far
+	NextAttempt   time.Time // set by Retry
+	LastError     string    // set by Retry
+	SendStarted   bool      // MarkSending was called by a lease that never resolved
+	LeaseDeadline time.Time // set on leased messages
+}
+
+// due is when the message may be leased next (0 = now).
+func (m *Message) due() int64 {
+	d := timeToNanos(m.NotBefore)
+	if n := timeToNanos(m.NextAttempt); n > d {
+		d = n
+	}
+	return d
+}
+
+// PutResult says whether a Put stored a new message.
+type PutResult int
+
+const (
+	Accepted PutResult = iota
+	Duplicate
+)
+
+func (r PutResult) String() string {
+	switch r {
+	case Accepted:
+		return "accepted"
+	case Duplicate:
+		return "duplicate"
+	}
+	return "PutResult(" + strconv.Itoa(int(r)) + ")"
+}
+
+// Outcome values the store itself records in the dedup index.
+const (
+	OutcomeQueued  = "queued"  // Outcome() of a message still in the queue
+	OutcomeExpired = "expired" // recorded by Expire
+	OutcomeCorrupt = "corrupt" // the record was undecodable and quarantined
+)
+
+// Limits enforced by Put.
+const (
+	MaxIDLen      = 1024
+	MaxToLen      = 256
+	MaxPayloadLen = 1 << 20
+)
+
+// Store is the durable outbox. All methods are safe for concurrent use.
+type Store struct {
+	opts       Options
+	dir        string
+	db         *badger.DB
+	log        *slog.Logger
+	now        func() time.Time
+	quarantine string
+
+	closeMu    sync.RWMutex // held (R) while an operation runs; (W) by Close
+	closed     bool
+	ops        chan *op
+	writerDone chan struct{}
+	inflight   atomic.Int64 // submitted ops not yet answered
+
+	// statistics for benchmarks/tests
+	syncs   atomic.Uint64
+	commits atomic.Uint64
+
+	// test hooks (internal tests only)
+	commitHook func() error
+	statfs     func(dir string) (free int64, err error)
+
+	mu     sync.Mutex // guards everything below
+	sched  scheduler
+	meta   meta // persisted counters/cursors as of the last commit
+	oldest struct {
+		valid bool
+		seq   uint64
+		at    time.Time
+	}
+	spools map[string]*spoolMeta
+	jLow   uint64
+}
+
+// Open opens (creating if needed) the outbox in dir. A database that Badger
+// cannot open because it is damaged is moved to <dir>.corrupt-<timestamp>
+// and a fresh one is created; Quarantined reports that.
+func Open(dir string, opts Options) (*Store, error) {
+	if strconv.IntSize != 64 {
+		return nil, ErrNot64Bit
+	}
+	if opts.DedupWindow <= 0 {
+		opts.DedupWindow = 7 * 24 * time.Hour
+	}
+	if opts.LeaseTimeout <= 0 {
+		opts.LeaseTimeout = 5 * time.Minute
+	}
+	if opts.CommitWindow <= 0 {
+		opts.CommitWindow = 2 * time.Millisecond
+	}
+	if opts.MinFreeSpace == 0 {
+		opts.MinFreeSpace = 64 << 20
+	}
+	if opts.EncryptionKey != nil && len(opts.EncryptionKey) != 32 {
+		return nil, &InvalidError{Field: "EncryptionKey", Reason: fmt.Sprintf("must be 32 bytes (AES-256), got %d", len(opts.EncryptionKey))}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	log = log.With("component", "buffer")
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{opts: opts, dir: dir, log: log, now: now, statfs: statfsFree, spools: map[string]*spoolMeta{}}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, &OpenError{Dir: dir, Err: err}
+	}
+	db, err := openBadger(dir, s.badgerOptions())
+	if err != nil {
+		if !quarantinable(err) {
+			return nil, &OpenError{Dir: dir, Err: err}
+		}
+		aside := dir + ".corrupt-" + now().UTC().Format("20060102T150405.000000000Z")
+		if rerr := os.Rename(dir, aside); rerr != nil {
+			return nil, &OpenError{Dir: dir, Err: fmt.Errorf("%w (and moving it aside failed: %v)", err, rerr)}
+		}
+		log.Error("outbox database would not open; moved aside and started empty",
+			"dir", dir, "moved_to", aside, "err", err)
+		s.quarantine = aside
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, &OpenError{Dir: dir, Err: err}
+		}
+		db, err = openBadger(dir, s.badgerOptions())
+		if err != nil {
+			return nil, &OpenError{Dir: dir, Err: err}
+		}
+	}
+	s.db = db
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.ops = make(chan *op, 1024)
+	s.writerDone = make(chan struct{})
+	go s.writer()
+	return s, nil
+}
+
+func (s *Store) badgerOptions() badger.Options {
+	o := badger.DefaultOptions(s.dir).
+		WithLogger(badgerLogger{s.log}).
+		WithSyncWrites(true).
+		WithMemTableSize(4 << 20).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(2).
+		WithNumLevelZeroTablesStall(4).
+		WithBaseTableSize(1 << 20).
+		WithBaseLevelSize(8 << 20).
+		WithValueThreshold(1 << 10).
+		WithValueLogFileSize(16 << 20).
+		WithNumCompactors(2).
+		WithBlockCacheSize(4 << 20).
+		WithIndexCacheSize(4 << 20). // mandatory with encryption (else a panic on first read)
+		WithCompression(options.Snappy).
+		WithMetricsEnabled(false).
+		WithNumGoroutines(2).
+		WithDetectConflicts(false) // one writer goroutine: there are no conflicts
+	if s.opts.EncryptionKey != nil {
+		o = o.WithEncryptionKey(s.opts.EncryptionKey)
+	}
+	return o
+}
+
+// openBadger turns a panic inside badger.Open (seen with damaged tables)
+// into an error.
+func openBadger(dir string, o badger.Options) (db *badger.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("%w: badger panicked while opening: %v", ErrCorrupt, r)
+		}
+	}()
+	return badger.Open(o)
+}
+
+// quarantinable: the error means the data is damaged, not that we were
+// asked to open it wrongly.
+func quarantinable(err error) bool {
+	switch {
+	case errors.Is(err, badger.ErrEncryptionKeyMismatch),
+		errors.Is(err, os.ErrPermission),
+		errors.Is(err, syscall.ENOSPC),
+		errors.Is(err, syscall.EROFS),
+		errors.Is(err, syscall.ENOMEM),
+		errors.Is(err, syscall.EMFILE):
+		return false
+	}
+	msg := err.Error()
+	for _, s := range []string{"Cannot acquire directory lock", "Encryption key mismatch", "invalid encryption key", "Invalid ValueLogFileSize"} {
+		if strings.Contains(msg, s) {
+			return false
+		}
+	}
+	return true
+}
+
+// Quarantined is non-empty when Open moved a damaged database aside; it is
+// the path it was moved to.
+func (s *Store) Quarantined() string { return s.quarantine }
+
+// Close stops the writer after it has committed what was already
+// submitted, then closes Badger. Later calls return ErrClosed.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return ErrClosed
+	}
+	s.closed = true
+	close(s.ops)
+	s.closeMu.Unlock()
+	<-s.writerDone
+	return s.db.Close()
+}
+
+// enter guards an operation against Close; the returned func releases it.
+func (s *Store) enter() (func(), error) {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	return s.closeMu.RUnlock, nil
+}
+
+// Stats are counters for tests, benchmarks and metrics.
+type Stats struct {
+	Commits uint64 // synced Badger transactions committed by the writer
+}
+
+// Stats returns the writer's counters.
+func (s *Store) Stats() Stats { return Stats{Commits: s.commits.Load()} }
+
+func statfsFree(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) log(level, f string, a ...any) {
+	b.l.Debug(strings.TrimSpace(fmt.Sprintf(f, a...)), "badger_level", level)
+}
+func (b badgerLogger) Errorf(f string, a ...any)   { b.log("error", f, a...) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.log("warning", f, a...) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.log("info", f, a...) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.log("debug", f, a...) }
+
+// waitOp submits o to the writer and waits for its result.
+func (s *Store) waitOp(ctx context.Context, o *op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	release, err := s.enter()
+	if err != nil {
+		return err
+	}
+	o.done = make(chan struct{})
+	s.inflight.Add(1)
+	s.ops <- o
+	release()
+	select {
+	case <-o.done:
+		return o.err
+	case <-ctx.Done():
+		// The op may still commit; callers rely on idempotency (dedup).
+		return ctx.Err()
+	}
+}
