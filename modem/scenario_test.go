@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -476,5 +477,49 @@ func TestNew_Invalid(t *testing.T) {
 	}
 	if _, err := modem.New(modem.Config{USB: modem.USBMatch{VID: "2c7c"}}); !errors.Is(err, modem.ErrInvalidInput) {
 		t.Errorf("New with VID only = %v", err)
+	}
+}
+
+func TestModem_NoGoroutineLeak(t *testing.T) {
+	base := runtime.NumGoroutine()
+	r := newRig(t, modemtest.Options{}, nil)
+	r.waitReady()
+	if _, err := r.sim.Deliver("+4917600000001", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	r.nextSMS(5 * time.Second)
+	if _, err := r.m.SendSMS(context.Background(), "+4915112345678", "bye"); err != nil {
+		t.Fatal(err)
+	}
+	r.stop()
+	r.sim.Close()
+	if h := r.m.Health(); h.State != modem.StateStopped {
+		t.Errorf("state after Run = %s", h.State)
+	}
+	waitFor(t, "goroutines to end", 5*time.Second, func() bool { return runtime.NumGoroutine() <= base })
+}
+
+func TestModem_SendTimeoutStartsLadder(t *testing.T) {
+	r := newRig(t, modemtest.Options{}, func(c *modem.Config) { c.SendTimeout = 500 * time.Millisecond })
+	r.waitReady()
+	r.sim.OnCommand(func(cmd string) {
+		if strings.HasPrefix(cmd, "AT+CMGS=") {
+			r.sim.Stall(2) // this command and the link check after it go unanswered
+		}
+	})
+	_, err := r.m.SendSMS(context.Background(), "+4915112345678", "hello")
+	if !errors.Is(err, modem.ErrTimeout) {
+		t.Fatalf("send = %v, want ErrTimeout", err)
+	}
+	r.sim.OnCommand(nil)
+	waitFor(t, "resync after the send timeout", 10*time.Second, func() bool {
+		h := r.m.Health()
+		return h.Recoveries[modem.StepResync] == 1 && h.State == modem.StateReady
+	})
+	if _, err := r.m.SendSMS(context.Background(), "+4915112345678", "hello again"); err != nil {
+		t.Errorf("send after resync: %v", err)
+	}
+	if got := r.sim.SentTexts(); len(got) != 1 || got[0] != "hello again" {
+		t.Errorf("sent = %q", got)
 	}
 }

@@ -519,18 +519,19 @@ func (s *Sim) reader(master, wake int, running chan struct{}) {
 		if err != nil || n == 0 {
 			return
 		}
+		// Only this goroutine enters or leaves PDU entry, so the state is read once per change.
+		inPDU := s.inPDU()
 		for _, c := range buf[:n] {
-			s.mu.Lock()
-			inPDU := s.cmgsLen > 0
-			s.mu.Unlock()
 			if inPDU {
 				switch c {
 				case 0x1a:
 					s.submit()
+					inPDU = false
 				case 0x1b:
 					s.mu.Lock()
 					s.cmgsLen, s.pduBuf = 0, nil
 					s.mu.Unlock()
+					inPDU = false
 				case '\r', '\n':
 				default:
 					s.mu.Lock()
@@ -544,13 +545,23 @@ func (s *Sim) reader(master, wake int, running chan struct{}) {
 					return
 				}
 				line = line[:0]
+				inPDU = s.inPDU()
 				continue
 			}
-			if c != '\n' {
+			switch {
+			case c == 0x1b: // ESC aborts whatever was typed
+				line = line[:0]
+			case c != '\n':
 				line = append(line, c)
 			}
 		}
 	}
+}
+
+func (s *Sim) inPDU() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmgsLen > 0
 }
 
 // command handles one command line; it returns true when the modem went off the bus.
@@ -765,6 +776,7 @@ func (s *Sim) answer(cmd string) (lines []string, final string, after func()) {
 			// A full reset: the modem answers, drops off USB and comes back under a new name.
 			return nil, "OK", func() {
 				go func() {
+					s.waitDrained(time.Second) // a tty hangup discards unread input: let the OK be read
 					s.Unplug()
 					_ = s.Replug()
 				}()
@@ -911,4 +923,31 @@ func statusReport(sp SentPDU, now time.Time) (string, error) {
 		return "", err
 	}
 	return "00" + strings.ToUpper(hex.EncodeToString(b)), nil
+}
+
+// waitDrained waits until the client has read everything written to it, or d has passed.
+func (s *Sim) waitDrained(d time.Duration) {
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.fdMu.RLock()
+		s.mu.Lock()
+		keep := s.keep
+		s.mu.Unlock()
+		n, err := 0, error(nil)
+		if keep >= 0 {
+			n, err = unix.IoctlGetInt(keep, unix.TIOCINQ)
+		}
+		s.fdMu.RUnlock()
+		if keep < 0 || err != nil || n == 0 {
+			return
+		}
+		select {
+		case <-deadline.C:
+			return
+		case <-tick.C:
+		}
+	}
 }

@@ -1,0 +1,148 @@
+package modemtest_test
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopkit/relay/modem/modemtest"
+	"go.bug.st/serial"
+)
+
+// client is a bare serial client: it checks the simulator's dialect byte for byte, without the
+// modem package's engine in between.
+type client struct {
+	t *testing.T
+	p serial.Port
+	r *bufio.Reader
+}
+
+func dial(t *testing.T, path string) *client {
+	t.Helper()
+	p, err := serial.Open(path, &serial.Mode{BaudRate: 115200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.SetReadTimeout(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return &client{t: t, p: p, r: bufio.NewReader(p)}
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	if _, err := c.p.Write([]byte(s)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// until reads lines up to and including one equal to final.
+func (c *client) until(final string) []string {
+	c.t.Helper()
+	var out []string
+	for {
+		l, err := c.r.ReadString('\n')
+		if err != nil {
+			c.t.Fatalf("read: %v (so far %q)", err, out)
+		}
+		l = strings.TrimRight(l, "\r\n")
+		if l == "" {
+			continue
+		}
+		out = append(out, l)
+		if l == final || strings.HasPrefix(l, "+CME ERROR") || strings.HasPrefix(l, "+CMS ERROR") || l == "ERROR" {
+			return out
+		}
+	}
+}
+
+func TestSim_Dialogue(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "modem")
+	sim, err := modemtest.New(modemtest.Options{Link: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c := dial(t, link)
+	c.send("AT\r")
+	if got := strings.Join(c.until("OK"), "|"); got != "AT|OK" {
+		t.Errorf("echo on: %q", got)
+	}
+	c.send("ATE0\r")
+	c.until("OK")
+	c.send("AT+CSQ\r")
+	if got := strings.Join(c.until("OK"), "|"); got != "+CSQ: 20,99|OK" {
+		t.Errorf("csq: %q", got)
+	}
+	if _, err := sim.Deliver("+4917600000001", "hi"); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.until(`+CMTI: "ME",0`); len(got) != 1 {
+		t.Errorf("cmti: %q", got)
+	}
+	c.send("AT+CMGL=4\r")
+	got := c.until("OK")
+	if len(got) != 3 || !strings.HasPrefix(got[0], "+CMGL: 0,0,,") {
+		t.Errorf("cmgl: %q", got)
+	}
+	c.send("AT+CMGD=0\r")
+	c.until("OK")
+	if n := len(sim.Stored()); n != 0 {
+		t.Errorf("stored after delete: %d", n)
+	}
+	// PDU send: prompt, then the PDU and Ctrl-Z.
+	c.send("AT+CMGS=17\r")
+	if p, _ := c.r.ReadString(' '); strings.TrimSpace(p) != ">" {
+		t.Fatalf("prompt = %q", p)
+	}
+	c.send("0001000B914171000000F1000004C8F71D14\x1a") // to +14170000001, "How " (GSM 7-bit)
+	if got := strings.Join(c.until("OK"), "|"); got != "+CMGS: 1|OK" {
+		t.Errorf("cmgs: %q", got)
+	}
+	if s := sim.Sent(); len(s) != 1 || s[0].To != "+14170000001" || s[0].Text != "How " {
+		t.Errorf("sent = %+v", s)
+	}
+	// A full reset comes back under a new name, the link follows it.
+	first := sim.Path()
+	c.send("AT+CFUN=1,1\r")
+	c.until("OK")
+	deadline := time.After(5 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	linked := func() bool { r, err := filepath.EvalSymlinks(link); return err == nil && r == sim.Path() }
+	for sim.Path() == first || len(sim.Names()) < 2 || !linked() {
+		select {
+		case <-deadline:
+			t.Fatal("no re-enumeration after AT+CFUN=1,1")
+		case <-tick.C:
+		}
+	}
+	real, err := filepath.EvalSymlinks(link)
+	if err != nil || real != sim.Path() {
+		t.Errorf("link → %q, %v; want %q", real, err, sim.Path())
+	}
+	if _, err := os.Stat(first); err == nil {
+		t.Errorf("old path %s still exists", first)
+	}
+}
+
+func TestSim_SIMMissing(t *testing.T) {
+	sim, err := modemtest.New(modemtest.Options{SIM: modemtest.SIMMissing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c := dial(t, sim.Path())
+	c.send("ATE0\r")
+	c.until("OK")
+	for cmd, want := range map[string]string{"AT+CPIN?": "+CME ERROR: 10", "AT+CMGL=4": "+CMS ERROR: 310", "AT+CIMI": "+CME ERROR: 10"} {
+		c.send(cmd + "\r")
+		if got := c.until("OK"); got[len(got)-1] != want {
+			t.Errorf("%s → %q, want %s", cmd, got, want)
+		}
+	}
+}
