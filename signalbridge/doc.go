@@ -2,7 +2,7 @@
 //
 // It owns the hop between the relay and signal-cli: the line protocol (framing, ids, error
 // objects, notifications), the typed operations the relay needs, the classification of send
-// results into decisions, and the incoming event stream.
+// results into decisions, the incoming event stream, and the signal-cli process.
 // The protocol facts it relies on are in ../shared/reference/signal-cli-jsonrpc.md.
 //
 // # Client
@@ -29,6 +29,15 @@
 // *TextMessage and *Undecryptable, handed to ClientOptions.OnEvent in order from a goroutine of
 // the Client, so a slow handler never delays replies. Sync, typing, story and body-less data
 // messages are dropped. Delivery is at most once (signal-cli acknowledges before notifying).
+//
+// # Supervisor
+//
+// A Supervisor starts `signal-cli --config DIR daemon --socket PATH --receive-mode=manual
+// --no-receive-stdout` (multi-account mode: calls carry the account) or connects to an external
+// daemon, waits for readiness (connect, version, listAccounts contains the account), subscribes
+// to incoming messages on its connection, probes it periodically, and restarts it with backoff
+// and jitter when it exits, the socket breaks or a probe fails. It implements API on the current
+// connection and reports Health.
 //
 // The fake signal-cli for tests is in package signaltest.
 package signalbridge

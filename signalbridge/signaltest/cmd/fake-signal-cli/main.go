@@ -46,7 +46,8 @@ func (stdio) Close() error                { return os.Stdin.Close() }
 func main() { os.Exit(run(os.Args[1:])) }
 
 func logf(level, format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s %-5s fake-signal-cli - %s\n", time.Now().Format("2006-01-02T15:04:05.000Z"), level, fmt.Sprintf(format, args...))
+	// The real one writes "LEVEL  Class - message" without a timestamp by default.
+	fmt.Fprintf(os.Stderr, "%-5s FakeSignalCli - %s\n", level, fmt.Sprintf(format, args...))
 }
 
 func run(args []string) int {
