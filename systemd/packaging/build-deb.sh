@@ -63,6 +63,12 @@ cp "$root/systemd/relayd.service" "$root/systemd/99-relay-modem.rules" "$root/sy
 	"$root/systemd/packaging/50-relay-poweroff.rules" "$root/systemd/packaging/nfpm.yaml" "$stage/"
 cp "$root"/systemd/packaging/scripts/* "$stage/scripts/"
 
+# Reproducible: every timestamp in the package is the last commit's (or SOURCE_DATE_EPOCH).
+if [[ -z ${SOURCE_DATE_EPOCH:-} ]]; then
+	SOURCE_DATE_EPOCH=$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)
+fi
+export SOURCE_DATE_EPOCH
+
 target=$out_dir/relay_${deb_version}_${arch}.deb
 (cd "$stage" && RELAY_ARCH=$arch RELAY_VERSION=$deb_version \
 	"$nfpm" package --config nfpm.yaml --packager deb --target "$target" >&2)
