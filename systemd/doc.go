@@ -21,10 +21,20 @@
 // Decisions, and why:
 //   - MemoryDenyWriteExecute is off. relayd starts signal-cli (a JVM) as its
 //     child, and a child inherits the unit's seccomp filter; HotSpot's JIT
-//     needs writable+executable mappings and fails to start under MDWE. The
-//     alternative, a separate signal-cli unit, would split the lifecycle
-//     that signalbridge supervises (restart on hang, stop before power-off)
-//     across two units. The score cost is 0.1; the unit scores 1.8.
+//     needs writable+executable mappings. Measured: signal-cli 0.13.19 under
+//     prctl(PR_SET_MDWE) dies with "Error occurred during initialization of
+//     VM / Failed to mark memory page as executable". The alternative, a
+//     separate signal-cli unit, would split the lifecycle that signalbridge
+//     supervises (restart on hang, stop before power-off) across two units.
+//     The score cost is 0.1; the unit scores 1.8.
+//   - SystemCallFilter=@system-service ~@privileged fits the JVM child too:
+//     under strace, "signal-cli daemon --socket" answering a JSON-RPC call
+//     and shutting down on SIGTERM used 70 distinct syscalls, all in
+//     @system-service and none in @privileged. SystemCallErrorNumber=EPERM
+//     turns a stray call into an error instead of a SIGSYS kill.
+//   - RestrictAddressFamilies keeps AF_NETLINK: glibc's getaddrinfo (the
+//     JVM's resolver) and Go's net.Interfaces use it; it does not change the
+//     score.
 //   - PrivateUsers is off: it would unmap the dialout and gpio groups that
 //     give access to the modem tty and /dev/gpiochip*. PrivateDevices is off
 //     for the same devices; DevicePolicy=closed with DeviceAllow= for

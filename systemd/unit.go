@@ -64,7 +64,7 @@ type ActionError struct {
 	Err    error
 }
 
-func (e *ActionError) Error() string { return "relayd " + e.Action + ": " + e.Err.Error() }
+func (e *ActionError) Error() string { return e.Action + ": " + e.Err.Error() }
 func (e *ActionError) Unwrap() error { return e.Err }
 
 // UnitTemplate returns the kardianos/service template of the relayd unit.

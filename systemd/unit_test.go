@@ -270,7 +270,7 @@ func TestController_DoErrors(t *testing.T) {
 		h := newHarness(t)
 		t.Setenv("FAKE_RC", "1")
 		err := h.c.Do("start")
-		if err == nil || !strings.Contains(err.Error(), "relayd start") || !strings.Contains(err.Error(), "exit status 1") {
+		if err == nil || !strings.HasPrefix(err.Error(), "start: ") || !strings.Contains(err.Error(), "exit status 1") {
 			t.Fatalf("err = %v, want a start failure with systemctl's exit status", err)
 		}
 	})
