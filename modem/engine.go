@@ -232,12 +232,11 @@ func (e *Engine) write(ctx context.Context, deadline <-chan time.Time, s string)
 	}
 }
 
-// reader splits the byte stream into lines and routes each one.
+// reader reads the port until it fails and feeds what arrives to the line splitter.
 func (e *Engine) reader() {
 	defer e.readerW.Done()
 	buf := make([]byte, 4096)
-	var line []byte
-	var cont *URC // a +CDS/+CMT URC waiting for its PDU line
+	var st readState
 	for {
 		n, err := e.port.Read(buf)
 		if err != nil {
@@ -250,26 +249,37 @@ func (e *Engine) reader() {
 			e.stop(ErrPortGone)
 			return
 		}
-		for _, c := range buf[:n] {
-			if c == '\r' || c == '\n' {
-				if len(line) > 0 {
-					cont = e.route(line, cont)
-					line = line[:0]
-				}
-				continue
+		e.feed(buf[:n], &st)
+	}
+}
+
+// readState is the line splitter's state between reads.
+type readState struct {
+	line []byte
+	cont *URC // a +CDS/+CMT URC waiting for its PDU line
+}
+
+// feed splits bytes into lines (CR, LF or both end a line) and routes each one; the "> "
+// prompt, which has no line end, is recognised when a PDU command waits for it.
+func (e *Engine) feed(b []byte, st *readState) {
+	for _, c := range b {
+		if c == '\r' || c == '\n' {
+			if len(st.line) > 0 {
+				st.cont = e.route(st.line, st.cont)
+				st.line = st.line[:0]
 			}
-			line = append(line, c)
+			continue
 		}
-		// The "> " prompt has no line end.
-		if len(line) > 0 && line[0] == '>' && len(bytes.TrimSpace(line[1:])) == 0 {
-			if e.promptArrived() {
-				line = line[:0]
-			}
+		st.line = append(st.line, c)
+	}
+	if len(st.line) > 0 && st.line[0] == '>' && len(bytes.TrimSpace(st.line[1:])) == 0 {
+		if e.promptArrived() {
+			st.line = st.line[:0]
 		}
-		if len(line) > 4096 { // no modem line is this long: noise
-			e.noise.Add(1)
-			line = line[:0]
-		}
+	}
+	if len(st.line) > 4096 { // no modem line is this long: noise
+		e.noise.Add(1)
+		st.line = st.line[:0]
 	}
 }
 

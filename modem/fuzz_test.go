@@ -1,6 +1,7 @@
 package modem
 
 import (
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -97,3 +98,40 @@ func FuzzParseListing(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEngine_Feed feeds arbitrary bytes to the line splitter while a command is pending and
+// checks the routing promises: no final result code and no foreign URC ends up among the
+// command's reply lines, and the command gets at most one final result.
+func FuzzEngine_Feed(f *testing.F) {
+	f.Add([]byte("\r\n+CSQ: 20,99\r\n+CMTI: \"ME\",1\r\nOK\r\n"), "AT+CSQ", "+CSQ:")
+	f.Add([]byte("\r\n+CREG: 1\r\n+CREG: 2,1\r\nOK\r\n"), "AT+CREG?", "+CREG:")
+	f.Add([]byte("\r\n+CDS: 6\r\n0006AABB\r\n+CMGL: 1,0,,5\r\n00AA\r\n^BOOT:1\r\n+CMS ERROR: 321\r\n"), "AT+CMGL=4", "+CMGL:")
+	f.Add([]byte("\r\n> \r\n\xff\x00+CMGS: 5\r\nOK\r\nOK\r\n"), "AT+CMGS=9", "+CMGS:")
+	f.Fuzz(func(t *testing.T, data []byte, cmd, prefix string) {
+		e := &Engine{log: discardLogger(), urcs: make(chan URC, URCBuffer), done: make(chan struct{})}
+		p := &pending{cmd: cmd, echoes: []string{cmd}, prefixes: []string{prefix}, final: make(chan error, 1),
+			prompt: make(chan struct{})}
+		e.cur = p
+		var st readState
+		// Feed in two chunks to exercise lines split across reads.
+		half := len(data) / 2
+		e.feed(data[:half], &st)
+		e.feed(data[half:], &st)
+		for _, l := range p.lines {
+			if final, _, _ := parseFinal(l); final {
+				t.Fatalf("final result %q taken as a reply line", l)
+			}
+			if _, urc := classifyURC(l); urc && !p.owns(l) {
+				t.Fatalf("URC %q taken as a reply line of %q/%q", l, cmd, prefix)
+			}
+			if !printable([]byte(l)) {
+				t.Fatalf("noise %q taken as a reply line", l)
+			}
+		}
+		if len(p.final) > 1 {
+			t.Fatal("two final results")
+		}
+	})
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -63,46 +63,49 @@ func (m *Modem) recovered(step string) {
 	m.log.Info("modem: recovered", "step", step)
 }
 
-// staff reports "needs staff" (logged once per episode), waits RetryEvery and tries again
-// from a reopen. It returns nil when that worked.
+// staff reports "needs staff" (logged once per episode), then tries again from a reopen every
+// RetryEvery, quietly, for as long as the failure stays the same kind. It returns nil when the
+// modem is ready again, or a different failure for the ladder.
 func (m *Modem) staff(ctx context.Context, cause error) error {
-	reason := "modem does not answer: " + cause.Error()
-	switch {
-	case errors.Is(cause, ErrSIMMissing):
-		reason = "SIM card missing"
-	case errors.Is(cause, ErrSIMLocked):
-		reason = "SIM locked: " + cause.Error()
-	case errors.Is(cause, ErrNoDevice):
-		reason = "modem not found: " + cause.Error()
-	}
-	m.update(func(h *Health) {
-		h.State, h.NeedsStaff, h.Reason = StateNeedsStaff, true, reason
-		if !m.staffLog {
-			h.Recoveries[StepStaff]++
-		}
-	})
-	if !m.staffLog {
-		m.staffLog = true
-		m.log.Error("modem: needs staff", "reason", reason)
-	}
 	t := time.NewTimer(m.cfg.RetryEvery)
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
+	for {
+		reason := "modem does not answer: " + cause.Error()
+		switch {
+		case errors.Is(cause, ErrSIMMissing):
+			reason = "SIM card missing"
+		case errors.Is(cause, ErrSIMLocked):
+			reason = "SIM locked: " + cause.Error()
+		case errors.Is(cause, ErrNoDevice):
+			reason = "modem not found: " + cause.Error()
+		}
+		m.update(func(h *Health) {
+			h.State, h.NeedsStaff, h.Reason = StateNeedsStaff, true, reason
+			if !m.staffLog {
+				h.Recoveries[StepStaff]++
+			}
+		})
+		if !m.staffLog {
+			m.staffLog = true
+			m.log.Error("modem: needs staff", "reason", reason)
+		}
+		t.Reset(m.cfg.RetryEvery)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		err := m.connect(ctx, !m.linkAlive())
+		if err == nil {
+			m.recovered(StepStaff)
+			return nil
+		}
+		m.noteError(err)
+		if !fatal(err) && !errors.Is(err, ErrNoDevice) && !errors.Is(err, ErrSIMMissing) && !errors.Is(err, ErrSIMLocked) {
+			return err
+		}
+		cause = err
 	}
-	err := m.connect(ctx, !m.linkAlive())
-	if err == nil {
-		m.recovered(StepStaff)
-		return nil
-	}
-	m.noteError(err)
-	if fatal(err) || errors.Is(err, ErrNoDevice) {
-		// Stay in "needs staff"; keep trying without logging every attempt.
-		return m.staff(ctx, err)
-	}
-	return err
 }
 
 func (m *Modem) linkAlive() bool {
