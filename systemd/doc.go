@@ -26,7 +26,7 @@
 //     VM / Failed to mark memory page as executable". The alternative, a
 //     separate signal-cli unit, would split the lifecycle that signalbridge
 //     supervises (restart on hang, stop before power-off) across two units.
-//     The score cost is 0.1; the unit scores 1.8.
+//     The score cost is 0.1; the unit scores 1.6.
 //   - SystemCallFilter=@system-service ~@privileged fits the JVM child too:
 //     under strace, "signal-cli daemon --socket" answering a JSON-RPC call
 //     and shutting down on SIGTERM used 70 distinct syscalls, all in

@@ -120,7 +120,7 @@ func TestServiceConfig_Render(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("relayd.service drifted from relayd.service.tmpl; run: go generate ./systemd\n--- got\n%s\n--- want\n%s", got, want)
 	}
-	if string(want) != UnitFile() {
+	if !*update && string(want) != UnitFile() {
 		t.Fatal("embedded UnitFile() differs from relayd.service on disk; rebuild")
 	}
 }
