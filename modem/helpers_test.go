@@ -152,3 +152,32 @@ func (r *rig) noMoreSMS() {
 	default:
 	}
 }
+
+// logCounter counts log messages by text, for "logged once" assertions.
+type logCounter struct {
+	mu   sync.Mutex
+	msgs map[string]int
+}
+
+func (l *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key := r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "step" {
+			key += " " + a.Value.String()
+		}
+		return true
+	})
+	l.msgs[key]++
+	return nil
+}
+func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logCounter) WithGroup(string) slog.Handler      { return l }
+
+func (l *logCounter) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.msgs[msg]
+}

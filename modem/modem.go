@@ -161,12 +161,13 @@ type Modem struct {
 	trouble chan error // SendSMS reports timeouts here so the Run loop starts the ladder
 
 	// Owned by the Run goroutine.
-	rx       *reassembler
-	seen     map[string]time.Time
-	pinBad   bool
-	bootMark int64 // URCs up to this Seq predate the last initialisation
-	staffLog bool
-	lastPoll Health
+	rx           *reassembler
+	seen         map[string]time.Time
+	pinBad       bool
+	bootMark     int64 // URCs up to this Seq predate the last initialisation
+	signalLogged time.Time
+	staffLog     bool
+	lastPoll     Health
 }
 
 // New checks cfg and returns a Modem; it does not touch the device until Run.
@@ -564,13 +565,19 @@ func (m *Modem) poll(ctx context.Context) error {
 	prev = m.h
 	m.h.Signal, m.h.Registration, m.h.Operator, m.h.Tech, m.h.PolledAt = sig, reg, op.Name, tech.String(), now
 	m.mu.Unlock()
-	if prev.Signal.Bars != sig.Bars || prev.Signal.Known != sig.Known || prev.Registration != reg ||
-		prev.Operator != op.Name || prev.Tech != tech.String() || prev.PolledAt.IsZero() {
+	// Log on change only; the signal alone flaps between neighbouring bars, so a change of it is
+	// logged at most every signalLogEvery (registration, operator and tech changes always are).
+	network := prev.Registration != reg || prev.Operator != op.Name || prev.Tech != tech.String() || prev.PolledAt.IsZero()
+	signal := (prev.Signal.Bars != sig.Bars || prev.Signal.Known != sig.Known) && now.Sub(m.signalLogged) >= signalLogEvery
+	if network || signal {
+		m.signalLogged = now
 		m.log.Info("modem: network", "registration", reg.String(), "operator", op.Name, "tech", tech.String(),
 			"bars", sig.Bars, "rssi_dbm", sig.RSSI, "rsrp_dbm", sig.RSRP)
 	}
 	return nil
 }
+
+const signalLogEvery = 10 * time.Minute
 
 func first(lines []string, prefix string) (string, bool) {
 	for _, l := range lines {

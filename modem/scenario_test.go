@@ -3,6 +3,7 @@ package modem_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -249,13 +250,24 @@ func TestModem_StallRecoveredByFullReset(t *testing.T) {
 }
 
 func TestModem_StallNeedsStaff(t *testing.T) {
+	logs := &logCounter{msgs: map[string]int{}}
 	r := newRig(t, modemtest.Options{}, func(c *modem.Config) {
 		c.HealthEvery = 50 * time.Millisecond
-		c.RetryEvery = 300 * time.Millisecond
+		c.RetryEvery = 100 * time.Millisecond
+		c.Logger = slog.New(logs)
 	})
 	r.waitReady()
 	r.sim.Stall(-1)
 	waitFor(t, "needs staff", 15*time.Second, func() bool { return r.m.Health().NeedsStaff })
+	// Let it retry quietly a few times (each retry sends AT twice into the stall).
+	n := r.sim.CountCommand("AT")
+	waitFor(t, "quiet retries", 10*time.Second, func() bool { return r.sim.CountCommand("AT") >= n+6 })
+	for _, msg := range []string{"modem: needs staff", "modem: recovery step resync", "modem: recovery step reopen",
+		"modem: recovery step radio_cycle", "modem: recovery step full_reset"} {
+		if got := logs.count(msg); got != 1 {
+			t.Errorf("%q logged %d times, want 1", msg, got)
+		}
+	}
 	h := r.m.Health()
 	if h.State != modem.StateNeedsStaff || !strings.Contains(h.Reason, "does not answer") {
 		t.Errorf("health = %+v", h)
