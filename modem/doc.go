@@ -41,8 +41,8 @@
 //     Health.Recoveries: resync (AT), reopen the port (re-resolving a by-id link or the USB
 //     VID/PID, so a modem back as ttyUSB3 instead of ttyUSB2 is found), radio off/on
 //     (AT+CFUN=0/1), full reset (AT+CFUN=1,1), then Health.NeedsStaff with a reason, retried
-//     quietly every RetryEvery. A missing or locked SIM needs staff at once. A PIN the SIM
-//     refused is never retried.
+//     quietly every RetryEvery (a modem that was not found is looked for every DevicePoll).
+//     A missing or locked SIM needs staff at once. A PIN the SIM refused is never retried.
 //   - Health is polled every HealthEvery (AT+CSQ, AT+CESQ for LTE RSRP/RSRQ, AT+CEREG?/
 //     AT+CREG?, AT+COPS?) and logged on change only. Phone numbers are masked in logs.
 //

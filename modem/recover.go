@@ -89,11 +89,8 @@ func (m *Modem) staff(ctx context.Context, cause error) error {
 			m.staffLog = true
 			m.log.Error("modem: needs staff", "reason", reason)
 		}
-		t.Reset(m.cfg.RetryEvery)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+		if err := m.staffWait(ctx, t, errors.Is(cause, ErrNoDevice)); err != nil {
+			return err
 		}
 		err := m.connect(ctx, !m.linkAlive())
 		if err == nil {
@@ -105,6 +102,30 @@ func (m *Modem) staff(ctx context.Context, cause error) error {
 			return err
 		}
 		cause = err
+	}
+}
+
+// staffWait waits RetryEvery; a modem that was not found is looked for every DevicePoll, so
+// plugging it in is noticed at once.
+func (m *Modem) staffWait(ctx context.Context, t *time.Timer, lookForDevice bool) error {
+	t.Reset(m.cfg.RetryEvery)
+	var poll <-chan time.Time
+	if lookForDevice {
+		tk := time.NewTicker(m.cfg.DevicePoll)
+		defer tk.Stop()
+		poll = tk.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		case <-poll:
+			if _, err := resolve(m.cfg.Device, m.cfg.USB, m.cfg.USBPort); err == nil {
+				return nil
+			}
+		}
 	}
 }
 

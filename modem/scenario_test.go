@@ -535,3 +535,23 @@ func TestModem_SendTimeoutStartsLadder(t *testing.T) {
 		t.Errorf("sent = %q", got)
 	}
 }
+
+// The modem is gone (at start or just after) and the ladder gives up: it needs staff, and it is
+// found as soon as it is plugged in again, without waiting for RetryEvery.
+func TestModem_NotPluggedAtStart(t *testing.T) {
+	link := filepath.Join(t.TempDir(), "by-id", "usb-Quectel_EC25-if02-port0")
+	r := newRig(t, modemtest.Options{Link: link}, func(c *modem.Config) {
+		c.DeviceWait = 100 * time.Millisecond
+		c.ResetWait = 100 * time.Millisecond
+		c.RetryEvery = time.Hour // only the device poll can bring it back in time
+	})
+	r.sim.Unplug()
+	waitFor(t, "needs staff", 10*time.Second, func() bool { return r.m.Health().NeedsStaff })
+	if h := r.m.Health(); !strings.HasPrefix(h.Reason, "modem not found") {
+		t.Errorf("reason = %q", h.Reason)
+	}
+	if err := r.sim.Replug(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitReady()
+}
