@@ -125,7 +125,7 @@ type Store struct {
 	closed     bool
 	ops        chan *op
 	writerDone chan struct{}
-	inflight   atomic.Int64 // submitted ops not yet answered
+	inflight   atomic.Int64 // ops submitted whose caller has not yet returned
 
 	// statistics for benchmarks/tests
 	syncs   atomic.Uint64
@@ -338,6 +338,10 @@ func (s *Store) waitOp(ctx context.Context, o *op) error {
 	s.inflight.Add(1)
 	s.ops <- o
 	release()
+	// inflight drops only when the caller has woken up: until then the
+	// writer expects it back with its next write and keeps the batch open
+	// (at most CommitWindow), which is what coalesces a busy producer pool.
+	defer s.inflight.Add(-1)
 	select {
 	case <-o.done:
 		return o.err

@@ -132,7 +132,6 @@ func (s *Store) writer() {
 
 func (s *Store) finish(o *op, err error) {
 	o.err = err
-	s.inflight.Add(-1)
 	close(o.done)
 }
 

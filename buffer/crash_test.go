@@ -1,0 +1,333 @@
+package buffer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const crashEnv = "BUFFER_CRASH_CHILD_DIR"
+
+// TestCrashChild is the child process of TestCrash_KillNine; it does
+// nothing in a normal run. It Puts to 20 recipients (one producer per
+// recipient group, so each recipient's order is defined), leases, marks
+// sending, and acks two thirds of what it leases, leaving the rest leased
+// with a started send. Every line is printed only after the call returned.
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv(crashEnv)
+	if dir == "" {
+		t.Skip("child process of TestCrash_KillNine")
+	}
+	round := os.Getenv("BUFFER_CRASH_ROUND")
+	var outMu sync.Mutex
+	say := func(format string, a ...any) {
+		outMu.Lock()
+		defer outMu.Unlock()
+		_, _ = os.Stdout.WriteString(fmt.Sprintf(format, a...) + "\n")
+	}
+	s, err := Open(dir, Options{})
+	if err != nil {
+		say("error open %v", err)
+		os.Exit(2)
+	}
+	say("ready")
+	ctx := context.Background()
+	kick := make(chan struct{}, 1)
+	for g := range 4 {
+		go func() {
+			for n := 0; ; n++ {
+				id := fmt.Sprintf("r%dx%d-%s-%06d", g, n%5, round, n)
+				r, err := s.Put(ctx, Message{ID: id, To: fmt.Sprintf("r%dx%d", g, n%5), Payload: []byte(id)})
+				if err != nil || r != Accepted {
+					say("error put %s %v %v", id, r, err)
+					os.Exit(2)
+				}
+				say("put %s", id)
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+			}
+		}()
+	}
+	for i := 0; ; i++ {
+		ms, err := s.Lease(ctx, 4, time.Now())
+		if err != nil {
+			say("error lease %v", err)
+			os.Exit(2)
+		}
+		if len(ms) == 0 {
+			<-kick
+			continue
+		}
+		for _, m := range ms {
+			say("leased %s %v", m.ID, m.SendStarted)
+			if err := s.MarkSending(ctx, m.ID); err != nil {
+				say("error marksending %v", err)
+				os.Exit(2)
+			}
+			say("sending %s", m.ID)
+			if (i+int(m.Seq))%3 == 0 {
+				continue // keep the lease, send started: the crash must bring it back
+			}
+			if err := s.Ack(ctx, m.ID, "sent"); err != nil {
+				say("error ack %v", err)
+				os.Exit(2)
+			}
+			say("acked %s", m.ID)
+		}
+	}
+}
+
+type crashModel struct {
+	put     map[string]bool // Put acknowledged to the producer
+	acked   map[string]bool // Ack acknowledged
+	sending map[string]bool // MarkSending acknowledged, no Ack acknowledged
+}
+
+func TestCrash_KillNine(t *testing.T) {
+	rounds := 50
+	if testing.Short() {
+		rounds = 12
+	}
+	seed := uint64(time.Now().UnixNano())
+	rng := rand.New(rand.NewPCG(seed, 1))
+	t.Logf("seed %d", seed)
+	dir := filepath.Join(t.TempDir(), "db")
+	m := crashModel{put: map[string]bool{}, acked: map[string]bool{}, sending: map[string]bool{}}
+	start := time.Now()
+	for round := range rounds {
+		killAfter := 1 + rng.IntN(250)
+		runCrashChild(t, dir, round, killAfter, &m)
+	}
+	t.Logf("%d kills in %v: %d puts, %d acks, %d sends left unresolved", rounds, time.Since(start).Round(time.Millisecond), len(m.put), len(m.acked), len(m.sending))
+
+	s := openT(t, dir, Options{})
+	present := map[string]bool{}
+	lastN := map[string]string{} // recipient → last (round, n) seen, in acceptance order
+	_ = s.Each(func(msg Message) bool {
+		if present[msg.ID] {
+			t.Errorf("%s present twice", msg.ID)
+		}
+		present[msg.ID] = true
+		if m.acked[msg.ID] {
+			t.Errorf("%s acked but still queued", msg.ID)
+		}
+		key := msg.ID[strings.IndexByte(msg.ID, '-')+1:] // round-n, zero padded
+		if prev, ok := lastN[msg.To]; ok && key <= prev {
+			t.Errorf("recipient %s out of order: %s after %s", msg.To, key, prev)
+		}
+		lastN[msg.To] = key
+		return true
+	})
+	for id := range m.put {
+		if m.acked[id] || present[id] {
+			continue
+		}
+		// Acked by the child, killed before it could print "acked"?
+		if out, _, ok, err := s.Outcome(id); err != nil || !ok || out != "sent" {
+			t.Errorf("acknowledged Put %s lost (outcome %q %v %v)", id, out, ok, err)
+		}
+	}
+	if s.Depth() != len(present) {
+		t.Errorf("Depth %d, %d present", s.Depth(), len(present))
+	}
+	// Drain: every queued message is leased exactly once, started sends
+	// come back marked.
+	leased := 0
+	for {
+		ms, err := s.Lease(ctx, 100, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) == 0 {
+			break
+		}
+		for _, msg := range ms {
+			leased++
+			if m.sending[msg.ID] && !msg.SendStarted {
+				t.Errorf("%s: MarkSending was acknowledged but SendStarted=false after the crash", msg.ID)
+			}
+		}
+		parallel(t, len(ms), 16, func(i int) error { return s.Ack(ctx, ms[i].ID, "sent") })
+	}
+	if leased != len(present) || s.Depth() != 0 {
+		t.Errorf("drained %d of %d present (Depth %d): a lease was lost", leased, len(present), s.Depth())
+	}
+}
+
+func runCrashChild(t *testing.T, dir string, round, killAfter int, m *crashModel) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v=false")
+	cmd.Env = append(os.Environ(), crashEnv+"="+dir, fmt.Sprintf("BUFFER_CRASH_ROUND=%03d", round))
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A watchdog instead of a sleep: a child that hangs is killed and fails the test.
+	watchdog := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
+	defer watchdog.Stop()
+	sc := bufio.NewScanner(out)
+	lines, killed := 0, false
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		switch f[0] {
+		case "ready":
+		case "error":
+			t.Fatalf("child round %d: %s", round, sc.Text())
+		case "put":
+			m.put[f[1]] = true
+		case "leased":
+			if m.acked[f[1]] {
+				t.Errorf("round %d: %s leased again after its Ack was acknowledged", round, f[1])
+			}
+			if m.sending[f[1]] && f[2] != "true" {
+				t.Errorf("round %d: %s re-leased with SendStarted=%s after a crash during its send", round, f[1], f[2])
+			}
+		case "sending":
+			m.sending[f[1]] = true
+		case "acked":
+			m.acked[f[1]] = true
+			delete(m.sending, f[1])
+		}
+		lines++
+		if lines == killAfter && !killed {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+			// keep reading: lines written before the kill are acknowledgements
+		}
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !killed || !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("round %d: child ended without our SIGKILL after %d lines: %v", round, lines, err)
+	}
+}
+
+// TestStore_ReopenTorture closes the store under concurrent producers and a
+// consumer, reopens, and checks that every Put that returned Accepted is
+// there (or acked), every Put that returned ErrClosed is not, and no
+// goroutine is left behind.
+func TestStore_ReopenTorture(t *testing.T) {
+	dir := t.TempDir()
+	baseline := runtime.NumGoroutine()
+	accepted := map[string]bool{}
+	closedIDs := map[string]bool{}
+	acked := map[string]bool{}
+	var mu sync.Mutex
+	for round := range 8 {
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		for id := range accepted {
+			if _, _, ok, _ := s.Outcome(id); !ok {
+				t.Errorf("round %d: accepted %s missing after reopen", round, id)
+			}
+		}
+		for id := range closedIDs {
+			if _, _, ok, _ := s.Outcome(id); ok {
+				t.Errorf("round %d: %s stored although Put returned ErrClosed", round, id)
+			}
+		}
+		mu.Unlock()
+		var wg sync.WaitGroup
+		progress := make(chan struct{}, 1000)
+		for p := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := 0; ; n++ {
+					id := fmt.Sprintf("t%d-%d-%d", round, p, n)
+					r, err := s.Put(ctx, Message{ID: id, To: fmt.Sprintf("to%d", n%9)})
+					mu.Lock()
+					switch {
+					case err == nil && r == Accepted:
+						accepted[id] = true
+					case errors.Is(err, ErrClosed):
+						closedIDs[id] = true
+					default:
+						t.Errorf("Put %s: %v %v", id, r, err)
+					}
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+					select {
+					case progress <- struct{}{}:
+					default:
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				ms, err := s.Lease(ctx, 8, time.Now())
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				for _, msg := range ms {
+					err := s.Ack(ctx, msg.ID, "sent")
+					if errors.Is(err, ErrClosed) {
+						return
+					}
+					if err == nil {
+						mu.Lock()
+						acked[msg.ID] = true
+						mu.Unlock()
+					}
+				}
+				runtime.Gosched()
+			}
+		}()
+		for range 50 + round*20 {
+			<-progress
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+	}
+	s := openT(t, dir, Options{})
+	count := 0
+	_ = s.Each(func(msg Message) bool {
+		count++
+		if !accepted[msg.ID] || acked[msg.ID] {
+			t.Errorf("unexpected %s in queue", msg.ID)
+		}
+		return true
+	})
+	if want := len(accepted) - len(acked); count != want || s.Depth() != want {
+		t.Errorf("queue holds %d (Depth %d), want %d", count, s.Depth(), want)
+	}
+	_ = s.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
+	if n := runtime.NumGoroutine(); n > baseline {
+		buf := make([]byte, 1<<16)
+		t.Errorf("%d goroutines after Close, %d before:\n%s", n, baseline, buf[:runtime.Stack(buf, true)])
+	}
+}
