@@ -1,7 +1,11 @@
 package signalbridge_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"net"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +64,65 @@ func BenchmarkClient_Send(b *testing.B) {
 			for i := w; i < b.N; i += 16 {
 				if r, err := c.Send(ctx, acct, alice, "Your order 4711 has shipped"); err != nil || r.Outcome != signalbridge.OutcomeSent {
 					b.Error(r.Outcome, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+}
+
+// BenchmarkClient_VersionRawServer isolates the client's cost: the server is a minimal loop
+// that answers every line with a canned reply carrying the request's id (no JSON decoding).
+func BenchmarkClient_VersionRawServer(b *testing.B) {
+	sock := filepath.Join(shortDir(b), "s")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		br := bufio.NewReaderSize(conn, 64<<10)
+		bw := bufio.NewWriterSize(conn, 64<<10)
+		for {
+			line, err := br.ReadSlice('\n')
+			if err != nil {
+				return
+			}
+			i := bytes.LastIndex(line, []byte(`"id":`))
+			j := bytes.LastIndexByte(line, '}')
+			bw.WriteString(`{"jsonrpc":"2.0","result":{"version":"0.13.19"},"id":`)
+			bw.Write(line[i+5 : j])
+			bw.WriteString("}\n")
+			if br.Buffered() == 0 {
+				bw.Flush()
+			}
+		}
+	}()
+	c, err := signalbridge.Dial(context.Background(), "unix", sock, signalbridge.ClientOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < b.N; i += 16 {
+				if _, err := c.Version(ctx); err != nil {
+					b.Error(err)
 					return
 				}
 			}

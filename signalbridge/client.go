@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,8 +44,11 @@ type Client struct {
 	maxLine int
 	opts    ClientOptions
 
-	wmu  sync.Mutex // serializes writes: one request line at a time
-	wbuf []byte
+	wmu sync.Mutex // serializes writes: one request line at a time
+
+	dlMu    sync.Mutex // guards wgen/wactive (see write)
+	wgen    uint64
+	wactive uint64
 
 	mu      sync.Mutex
 	pending map[uint64]chan reply
@@ -240,22 +244,43 @@ func (c *Client) pendingCount() int {
 
 type deadliner interface{ SetWriteDeadline(time.Time) error }
 
-// write sends one line. The write deadline follows ctx when the transport supports it.
+// write sends one line. The write deadline follows ctx when the transport supports it; a
+// cancellation interrupts a blocked write by moving the deadline into the past. The
+// generation check keeps a late cancellation from hitting the next caller's write.
 func (c *Client) write(ctx context.Context, line []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if dl, ok := c.rwc.(deadliner); ok {
-		d, has := ctx.Deadline()
-		if !has {
-			d = time.Time{}
-		}
+		d, _ := ctx.Deadline() // zero: no deadline
 		_ = dl.SetWriteDeadline(d)
-		stop := context.AfterFunc(ctx, func() { _ = dl.SetWriteDeadline(time.Unix(1, 0)) })
-		defer stop()
+		if ctx.Done() != nil {
+			c.dlMu.Lock()
+			c.wgen++
+			gen := c.wgen
+			c.wactive = gen
+			c.dlMu.Unlock()
+			stop := context.AfterFunc(ctx, func() {
+				c.dlMu.Lock()
+				if c.wactive == gen {
+					_ = dl.SetWriteDeadline(time.Unix(1, 0))
+				}
+				c.dlMu.Unlock()
+			})
+			defer func() {
+				stop()
+				c.dlMu.Lock()
+				c.wactive = 0
+				c.dlMu.Unlock()
+			}()
+		}
 	}
 	n, err := c.rwc.Write(line)
-	if err != nil && ctx.Err() != nil {
-		err = ctx.Err()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		} else if _, has := ctx.Deadline(); has && errors.Is(err, os.ErrDeadlineExceeded) {
+			err = context.DeadlineExceeded // the socket deadline fired a moment before ctx's timer
+		}
 	}
 	return n, err
 }

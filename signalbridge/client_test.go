@@ -478,3 +478,64 @@ func TestClient_Call_invalidUTF8(t *testing.T) {
 		t.Fatalf("connection dropped: %v", err)
 	}
 }
+
+// A daemon that stops reading fills the socket buffer; a blocked write must still end with the
+// caller's context, and the connection (now holding a partial line) is dropped.
+func TestClient_blockedWrite(t *testing.T) {
+	for _, mode := range []string{"deadline", "cancel"} {
+		t.Run(mode, func(t *testing.T) {
+			checkNoLeaks(t)
+			sock := filepath.Join(shortDir(t), "s")
+			l, err := net.Listen("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			accepted := make(chan net.Conn, 1)
+			go func() {
+				c, err := l.Accept()
+				if err == nil {
+					accepted <- c // never read from it
+				}
+			}()
+			c, err := signalbridge.Dial(context.Background(), "unix", sock, signalbridge.ClientOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			server := <-accepted
+			defer server.Close()
+			big := json.RawMessage(`{"message":"` + strings.Repeat("x", 16<<20) + `"}`)
+			var ctx context.Context
+			var cancel context.CancelFunc
+			if mode == "deadline" {
+				ctx, cancel = context.WithTimeout(context.Background(), 500*time.Millisecond)
+			} else {
+				ctx, cancel = context.WithCancel(context.Background())
+				go func() {
+					waitFor(t, 5*time.Second, "call pending", func() bool { return signalbridge.PendingCount(c) == 1 })
+					cancel()
+				}()
+			}
+			defer cancel()
+			errc := make(chan error, 1)
+			go func() { errc <- c.Call(ctx, "send", big, nil) }()
+			select {
+			case err = <-errc:
+			case <-time.After(10 * time.Second):
+				t.Fatal("blocked write did not end with the context")
+			}
+			want := context.Canceled
+			if mode == "deadline" {
+				want = context.DeadlineExceeded
+			}
+			if !errors.Is(err, want) || !errors.Is(err, signalbridge.ErrOutcomeUnknown) {
+				t.Fatalf("err = %v", err)
+			}
+			<-c.Done()
+			if signalbridge.PendingCount(c) != 0 {
+				t.Fatal("pending entry left")
+			}
+		})
+	}
+}

@@ -180,3 +180,33 @@ func TestDecodeNotification(t *testing.T) {
 		t.Error("bad params accepted")
 	}
 }
+
+// FuzzClassifySend: whatever signal-cli's send result or error.data holds, every requested
+// recipient gets exactly one result with a defined outcome, in request order.
+func FuzzClassifySend(f *testing.F) {
+	f.Add([]byte(`{"timestamp":1763740800123,"results":[{"recipientAddress":{"uuid":"u","number":"+491","username":null},"type":"SUCCESS"}]}`), false, -1)
+	f.Add([]byte(`{"response":{"timestamp":1,"results":[{"recipientAddress":{"uuid":null,"number":"+491"},"type":"UNREGISTERED_FAILURE"}]}}`), true, -1)
+	f.Add([]byte(`{"response":{"timestamp":1,"results":[{"recipientAddress":{"uuid":"u","number":"+492"},"type":"RATE_LIMIT_FAILURE","token":"t","retryAfterSeconds":86400}]}}`), true, -5)
+	f.Add([]byte(`null`), true, -4)
+	f.Add([]byte(`{"timestamp":"x"}`), false, 0)
+	f.Fuzz(func(t *testing.T, data []byte, isErr bool, code int) {
+		recipients := []string{"+491", "+492"}
+		var got []SendResult
+		if isErr {
+			got, _, _ = classifySend(recipients, nil, &RPCError{Method: "send", Code: code, Message: "m", Data: data})
+		} else {
+			got, _, _ = classifySend(recipients, data, nil)
+		}
+		if len(got) != len(recipients) {
+			t.Fatalf("%d results for %d recipients", len(got), len(recipients))
+		}
+		for i, r := range got {
+			if r.Recipient != recipients[i] || r.Outcome < OutcomeSent || r.Outcome > OutcomeFailed {
+				t.Fatalf("result %d: %+v", i, r)
+			}
+			if r.Outcome == OutcomeCaptchaRequired && r.ChallengeToken == "" {
+				t.Fatalf("captcha without token: %+v", r)
+			}
+		}
+	})
+}

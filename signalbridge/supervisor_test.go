@@ -3,10 +3,13 @@ package signalbridge_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -383,3 +386,91 @@ func TestSupervisor_real(t *testing.T) {
 		t.Errorf("real signal-cli left its socket after SIGTERM: %v", err)
 	}
 }
+
+// TestFakeBinary_control drives the standalone fake from outside through its control socket,
+// as an end-to-end test of the relay daemon would: an incoming STOP reaches OnEvent, a scripted
+// outcome changes the next send, and the sends are listed.
+func TestFakeBinary_control(t *testing.T) {
+	ctlDir := shortDir(t)
+	ctl := filepath.Join(ctlDir, "ctl")
+	evs := make(chan signalbridge.Event, 4)
+	r := runSupervisor(t, signalbridge.SupervisorConfig{Account: acct, OnEvent: func(e signalbridge.Event) { evs <- e },
+		ExtraArgs: []string{"--fake-account=" + acct, "--fake-control=" + ctl}})
+	waitState(t, r.sup, 10*time.Second, signalbridge.StateUp, nil)
+	conn, err := net.Dial("unix", ctl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	dec := json.NewDecoder(conn)
+	control := func(cmd signaltest.ControlCommand) signaltest.ControlReply {
+		t.Helper()
+		if err := json.NewEncoder(conn).Encode(cmd); err != nil {
+			t.Fatal(err)
+		}
+		var rep signaltest.ControlReply
+		if err := dec.Decode(&rep); err != nil || !rep.OK {
+			t.Fatalf("control %+v: %+v %v", cmd, rep, err)
+		}
+		return rep
+	}
+	control(signaltest.ControlCommand{Op: "text", Account: acct, Number: alice, Text: " stop "})
+	select {
+	case e := <-evs:
+		if m, ok := e.(*signalbridge.TextMessage); !ok || m.Text != " stop " || m.SenderNumber != alice {
+			t.Fatalf("event %#v", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event")
+	}
+	control(signaltest.ControlCommand{Op: "outcome", Recipient: bob, Type: signaltest.UnregisteredFailure, NullUUID: true})
+	res, err := r.sup.Send(ctxTimeout(t, 5*time.Second), acct, bob, "x")
+	if err != nil || res.Outcome != signalbridge.OutcomeNotOnSignal || !res.MaybeLookupFailure {
+		t.Fatalf("Send = %+v, %v", res, err)
+	}
+	if rep := control(signaltest.ControlCommand{Op: "sent"}); len(rep.Sent) != 1 || rep.Sent[0].Recipient != bob {
+		t.Fatalf("sent %+v", rep.Sent)
+	}
+}
+
+// The protocol over the stdin/stdout of `signal-cli jsonRpc` (multi-account, empty config).
+func TestFakeBinary_jsonRpcStdio(t *testing.T) { stdioContract(t, fakeBin) }
+func TestContract_realStdio(t *testing.T)      { stdioContract(t, realBin(t)) }
+
+func stdioContract(t *testing.T, bin string) {
+	cmd := exec.Command(bin, "--config", shortDir(t), "jsonRpc", "--receive-mode=manual")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := signalbridge.NewClient(stdioConn{stdout, stdin}, signalbridge.ClientOptions{})
+	ctx := ctxTimeout(t, 60*time.Second)
+	if v, err := c.Version(ctx); err != nil || v != "0.13.19" {
+		t.Fatalf("Version = %q, %v", v, err)
+	}
+	if accs, err := c.ListAccounts(ctx); err != nil || len(accs) != 0 {
+		t.Fatalf("ListAccounts = %v, %v", accs, err)
+	}
+	if _, err := c.Send(ctx, "", alice, "x"); !errors.Is(err, signalbridge.ErrAccount) {
+		t.Fatalf("Send without account: %v", err)
+	}
+	c.Close() // closes stdin: EOF makes jsonRpc exit 0
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("jsonRpc exit: %v", err)
+	}
+}
+
+type stdioConn struct {
+	io.ReadCloser
+	w io.WriteCloser
+}
+
+func (s stdioConn) Write(p []byte) (int, error) { return s.w.Write(p) }
+func (s stdioConn) Close() error                { s.w.Close(); return s.ReadCloser.Close() }

@@ -13,6 +13,8 @@
 //	--fake-outcome=NUM=TYPE     scripted send result (TYPE[:token[:retryAfterSeconds]], or UNREGISTERED_FAILURE:null-uuid)
 //	--fake-receipt-after=DUR    delivery receipt this long after each successful send
 //	--fake-delay=METHOD=DUR     delay replies to METHOD
+//	--fake-control=PATH         Unix socket taking JSON control lines (signaltest.ControlCommand):
+//	                            inject messages/receipts, script outcomes, hang, list sends
 //	--slow-start=DUR            wait before listening (JVM start-up)
 //	--fault=exit-at-start       exit 2 after the start-up delay, like an account that fails to load
 //	--fault=hang-after=N        stop answering after N replies (a wedged JVM)
@@ -52,17 +54,18 @@ func logf(level, format string, args ...any) {
 
 func run(args []string) int {
 	var (
-		cfg        signaltest.Config
-		configDir  = filepath.Join(os.Getenv("HOME"), ".local/share/signal-cli")
-		command    string
-		socketPath string
-		useSocket  bool
-		tcpAddr    string
-		useTCP     bool
-		slowStart  time.Duration
-		faults     = map[string]string{}
-		outcomes   = map[string]signaltest.Outcome{}
-		delays     = map[string]time.Duration{}
+		cfg         signaltest.Config
+		configDir   = filepath.Join(os.Getenv("HOME"), ".local/share/signal-cli")
+		command     string
+		socketPath  string
+		useSocket   bool
+		tcpAddr     string
+		useTCP      bool
+		slowStart   time.Duration
+		controlSock string
+		faults      = map[string]string{}
+		outcomes    = map[string]signaltest.Outcome{}
+		delays      = map[string]time.Duration{}
 	)
 	value := func(i *int, a, name string) string {
 		if v, ok := strings.CutPrefix(a, name+"="); ok {
@@ -147,6 +150,8 @@ func run(args []string) int {
 				return 1
 			}
 			delays[m] = d
+		case strings.HasPrefix(a, "--fake-control="):
+			controlSock = strings.TrimPrefix(a, "--fake-control=")
 		case strings.HasPrefix(a, "--slow-start="):
 			d, err := time.ParseDuration(strings.TrimPrefix(a, "--slow-start="))
 			if err != nil {
@@ -199,6 +204,16 @@ func run(args []string) int {
 	if v, ok := faults["hang-after"]; ok {
 		n, _ := strconv.ParseInt(v, 10, 64)
 		f.HangAfter(n)
+	}
+
+	if controlSock != "" {
+		_ = os.Remove(controlSock)
+		l, err := net.Listen("unix", controlSock)
+		if err != nil {
+			logf("ERROR", "control socket: %v", err)
+			return 3
+		}
+		f.ServeControl(l)
 	}
 
 	sigs := make(chan os.Signal, 1)
