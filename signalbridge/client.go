@@ -23,6 +23,9 @@ type ClientOptions struct {
 	// discarded and logged; the connection stays usable, and a reply lost that way ends at
 	// its caller's context deadline.
 	MaxLineBytes int
+	// CallTimeout bounds a call whose context has no deadline (0: no bound). Calls never
+	// hang forever on a wedged daemon when this is set.
+	CallTimeout time.Duration
 	// OnEvent receives incoming events (after SubscribeReceive) in arrival order, from one
 	// goroutine owned by the Client. It may block without stalling replies: events queue up
 	// in memory meanwhile. It must not call Close.
@@ -158,6 +161,13 @@ func (c *Client) Call(ctx context.Context, method string, params, result any) er
 }
 
 func (c *Client) call(ctx context.Context, method string, params any) (json.RawMessage, error) {
+	if c.opts.CallTimeout > 0 {
+		if _, has := ctx.Deadline(); !has {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.opts.CallTimeout)
+			defer cancel()
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, &CallError{Method: method, Err: err}
 	}

@@ -539,3 +539,15 @@ func TestClient_blockedWrite(t *testing.T) {
 		})
 	}
 }
+
+func TestClient_CallTimeout(t *testing.T) {
+	f, c, _ := startFake(t, signaltest.Config{}, signalbridge.ClientOptions{CallTimeout: 100 * time.Millisecond})
+	f.SetHang(true)
+	_, err := c.Version(context.Background()) // no deadline of its own
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, signalbridge.ErrOutcomeUnknown) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := signalbridge.PendingCount(c); n != 0 {
+		t.Fatalf("pending %d", n)
+	}
+}

@@ -13,6 +13,7 @@
 //   - the waiter registered before the request is written;
 //   - every call bounded by its context: a call to a hung daemon returns the context error
 //     (wrapped in *CallError, errors.Is(err, ErrOutcomeUnknown)) and leaves nothing behind;
+//     ClientOptions.CallTimeout bounds calls whose context has no deadline;
 //   - requests carry only jsonrpc, method, params (an object) and a string id, as valid UTF-8;
 //   - incoming lines capped (ClientOptions.MaxLineBytes, default 4 MiB): a longer line is
 //     discarded and the connection keeps working;

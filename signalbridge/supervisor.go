@@ -83,6 +83,7 @@ type SupervisorConfig struct {
 	ProbeInterval time.Duration // between liveness probes (default 30 s)
 	ProbeTimeout  time.Duration // a probe slower than this counts as hung (default 10 s)
 	StopTimeout   time.Duration // SIGTERM → SIGKILL (default 10 s)
+	CallTimeout   time.Duration // bound for API calls whose context has no deadline (default 2 min)
 	BackoffMin    time.Duration // first restart delay (default 1 s)
 	BackoffMax    time.Duration // cap (default 5 min)
 	// StableAfter: a run that stayed ready this long resets the backoff (default 2 min).
@@ -136,6 +137,7 @@ func NewSupervisor(cfg SupervisorConfig) (*Supervisor, error) {
 	def(&cfg.ProbeInterval, 30*time.Second)
 	def(&cfg.ProbeTimeout, 10*time.Second)
 	def(&cfg.StopTimeout, 10*time.Second)
+	def(&cfg.CallTimeout, 2*time.Minute)
 	def(&cfg.BackoffMin, time.Second)
 	def(&cfg.BackoffMax, 5*time.Minute)
 	def(&cfg.StableAfter, 2*time.Minute)
@@ -360,7 +362,7 @@ func (s *Supervisor) probe(ctx context.Context, c *Client) (registered bool, err
 func (s *Supervisor) connectReady(ctx context.Context, ch *child) (*Client, bool, error) {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
 	defer cancel()
-	opts := ClientOptions{Logger: s.log, MaxLineBytes: s.cfg.MaxLineBytes, OnEvent: s.cfg.OnEvent,
+	opts := ClientOptions{Logger: s.log, MaxLineBytes: s.cfg.MaxLineBytes, OnEvent: s.cfg.OnEvent, CallTimeout: s.cfg.CallTimeout,
 		onReply: s.onReply, onSend: s.onSend, onChallengeOK: s.onChallengeOK}
 	wait := 20 * time.Millisecond
 	var exited <-chan struct{}
