@@ -86,10 +86,12 @@ func OpenInput(cfg LineConfig, o Options) (*InputLine, error) {
 // handle runs on go-gpiocdev's watcher goroutine, serially. It must only hand off: a slow
 // handler overflows the kernel's event buffer, and Close from here would deadlock.
 func (in *InputLine) handle(e gpiocdev.LineEvent) {
-	if e.LineSeqno != 0 && in.lastSeq != 0 && e.LineSeqno > in.lastSeq+1 {
-		in.q.Lost(uint64(e.LineSeqno - in.lastSeq - 1))
-	}
+	// The kernel numbers a request's events from 1 and, when its buffer overflows, discards
+	// the oldest: a gap (including before the first event we see) is what it lost.
 	if e.LineSeqno != 0 {
+		if e.LineSeqno > in.lastSeq+1 {
+			in.q.Lost(uint64(e.LineSeqno - in.lastSeq - 1))
+		}
 		in.lastSeq = e.LineSeqno
 	}
 	in.q.Offer(Change{Active: e.Type == gpiocdev.LineEventRisingEdge, Time: e.Timestamp, Seqno: e.LineSeqno})

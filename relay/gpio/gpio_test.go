@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/warthog618/go-gpiocdev"
 )
 
 func TestParseBias(t *testing.T) {
@@ -232,4 +234,33 @@ func equal(a, b []uint32) bool {
 		}
 	}
 	return true
+}
+
+func TestInputLine_handle(t *testing.T) {
+	in := &InputLine{q: NewQueue(8)}
+	// The kernel lost events 1-2 (before the first we saw) and 5-6.
+	for _, ev := range []gpiocdev.LineEvent{
+		{Type: gpiocdev.LineEventRisingEdge, LineSeqno: 3},
+		{Type: gpiocdev.LineEventFallingEdge, LineSeqno: 4},
+		{Type: gpiocdev.LineEventRisingEdge, LineSeqno: 7, Timestamp: time.Second},
+	} {
+		in.handle(ev)
+	}
+	if got, want := in.Dropped(), uint64(4); got != want {
+		t.Errorf("Dropped() = %d, want %d", got, want)
+	}
+	in.q.Close()
+	var got []Change
+	for c := range in.Changes() {
+		got = append(got, c)
+	}
+	want := []Change{{Active: true, Seqno: 3}, {Active: false, Seqno: 4}, {Active: true, Seqno: 7, Time: time.Second}}
+	if len(got) != len(want) {
+		t.Fatalf("changes %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("change %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
 }
