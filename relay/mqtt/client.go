@@ -1,0 +1,439 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Config is the broker connection (config [mqtt]).
+type Config struct {
+	Broker       string
+	ClientID     string
+	TopicPrefix  string
+	Username     string
+	Password     string
+	TLS          *tls.Config // nil: plain TCP unless the URL says ssl/tls
+	KeepAlive    time.Duration
+	MaxReconnect time.Duration
+}
+
+// Handler takes what arrives on P/jobs and P/consent.
+//
+// SubmitJob is called on paho's single delivery goroutine, in arrival order; it must not block
+// on disk: it validates and enqueues, and returns a wait function whose nil result means
+// "durable, acknowledge". This keeps one customer's jobs in publish order while many jobs share
+// one synced write.
+type Handler interface {
+	SubmitJob(ctx context.Context, payload []byte) (wait func() error)
+	HandleConsent(ctx context.Context, payload []byte) error
+}
+
+// Spool is the durable queue of outbound messages (events, inbound, consent events), drained in
+// order; an item is removed only after the broker acknowledged it.
+type Spool interface {
+	Peek(n int) ([]Item, error)
+	Remove(ctx context.Context, upto uint64) error
+}
+
+// Item is one spooled outbound message: Topic is relative to the prefix ("events", "inbound").
+type Item struct {
+	Seq     uint64
+	Topic   string
+	Payload []byte
+}
+
+// Client is relay's MQTT side: subscribe, acknowledge jobs after they are durable, drain the
+// spool, keep the retained status.
+//
+// Each connection is a fresh paho client with automatic reconnection off; Run reconnects with
+// backoff itself. That is deliberate: paho's own reconnect resends its in-flight publishes from
+// its store while a publish that was blocked at the moment of the loss goes out first on the new
+// connection, so events could overtake each other. With one client per connection, nothing is
+// resent behind relay's back: after a loss the publisher starts again from the first item the
+// spool still holds (at least once, always in order). The broker keeps the session (clean
+// session off), so jobs published while the box was away are delivered on the next connection.
+type Client struct {
+	cfg     Config
+	handler Handler
+	spool   Spool
+	log     *slog.Logger
+
+	connected atomic.Bool
+	wake      chan struct{} // spool has new items, or the status changed
+	ctx       context.Context
+
+	statusMu sync.Mutex
+	status   []byte // latest status payload (retained)
+	statusV  uint64 // version of status
+	sentV    uint64 // version acknowledged by the broker on this connection
+
+	acked   atomic.Int64
+	onState func(connected bool, reason string)
+}
+
+// Topic names (contract v1).
+const (
+	TopicJobs    = "jobs"
+	TopicConsent = "consent"
+	TopicEvents  = "events"
+	TopicInbound = "inbound"
+	TopicStatus  = "status"
+)
+
+// OfflineStatus is the last will: the broker publishes it when the box vanishes.
+var OfflineStatus = []byte(`{"state":"offline"}`)
+
+// batch is how many spooled items are in flight at once.
+const batch = 128
+
+// finalStatusWait bounds how long a stop waits to say goodbye to the broker.
+const finalStatusWait = 2 * time.Second
+
+// New returns a client; Run connects and serves. onState (may be nil) hears connection changes
+// for the health roll-up.
+func New(cfg Config, h Handler, spool Spool, log *slog.Logger, onState func(connected bool, reason string)) *Client {
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 30 * time.Second
+	}
+	if cfg.MaxReconnect <= 0 {
+		cfg.MaxReconnect = 30 * time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if onState == nil {
+		onState = func(bool, string) {}
+	}
+	return &Client{cfg: cfg, handler: h, spool: spool, log: log.With("component", "mqtt"),
+		wake: make(chan struct{}, 1), onState: onState}
+}
+
+func (c *Client) topic(t string) string { return c.cfg.TopicPrefix + "/" + t }
+
+// Notify tells the publisher the spool has new items.
+func (c *Client) Notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SetStatus sets the retained status payload; it is published now if connected, else on connect.
+func (c *Client) SetStatus(payload []byte) {
+	c.statusMu.Lock()
+	c.status = payload
+	c.statusV++
+	c.statusMu.Unlock()
+	c.Notify()
+}
+
+// Connected reports whether the broker connection is up (connected and subscribed).
+func (c *Client) Connected() bool { return c.connected.Load() }
+
+// Acked counts jobs and consent records acknowledged to the broker.
+func (c *Client) Acked() int64 { return c.acked.Load() }
+
+// Run connects (retrying with backoff until the broker answers), subscribes and publishes until
+// ctx is cancelled. On the way out it publishes the final status (the caller sets it, e.g.
+// shutting_down), then the offline status, and disconnects cleanly.
+func (c *Client) Run(ctx context.Context) error {
+	c.ctx = ctx
+	failures := 0
+	for {
+		cl, lost, err := c.connect(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			failures++
+			wait := backoff(failures, c.cfg.MaxReconnect)
+			if failures == 1 || failures%10 == 0 {
+				c.log.Warn("broker not reachable; retrying", "broker", c.cfg.Broker, "err", err, "failures", failures, "next_in", wait.Round(time.Millisecond))
+			}
+			c.onState(false, err.Error())
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(wait):
+			}
+			continue
+		}
+		failures = 0
+		c.log.Info("connected to the broker", "broker", c.cfg.Broker)
+		c.connected.Store(true)
+		c.onState(true, "")
+		err = c.serve(ctx, cl, lost)
+		c.connected.Store(false)
+		if ctx.Err() != nil {
+			c.shutdown(cl)
+			return nil
+		}
+		cl.Disconnect(0)
+		c.log.Warn("broker connection lost; reconnecting", "err", err)
+		c.onState(false, err.Error())
+	}
+}
+
+// connect makes one connection with a fresh paho client and subscribes. lost is closed when
+// that connection is gone.
+func (c *Client) connect(ctx context.Context) (paho.Client, <-chan struct{}, error) {
+	lost := make(chan struct{})
+	var once sync.Once
+	var lostErr atomic.Value
+	opts := paho.NewClientOptions().
+		AddBroker(c.cfg.Broker).
+		SetClientID(c.cfg.ClientID).
+		SetCleanSession(false).
+		SetAutoAckDisabled(true).
+		SetOrderMatters(true).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetKeepAlive(c.cfg.KeepAlive).
+		SetPingTimeout(10*time.Second).
+		SetWriteTimeout(10*time.Second).
+		SetConnectTimeout(10*time.Second).
+		SetWill(c.topic(TopicStatus), string(OfflineStatus), 1, true).
+		SetDefaultPublishHandler(c.onMessage).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			lostErr.Store(err)
+			once.Do(func() { close(lost) })
+		})
+	if c.cfg.Username != "" {
+		opts.SetUsername(c.cfg.Username).SetPassword(c.cfg.Password)
+	}
+	if c.cfg.TLS != nil {
+		opts.SetTLSConfig(c.cfg.TLS)
+	}
+	cl := paho.NewClient(opts)
+	if err := wait(ctx, cl.Connect()); err != nil {
+		cl.Disconnect(0)
+		return nil, nil, fmt.Errorf("connect %s: %w", c.cfg.Broker, err)
+	}
+	// Messages of a resumed session may arrive before the SUBACK: the default handler takes
+	// them. On a brand-new session the broker keeps nothing until the subscription exists, so
+	// the connection counts as up only after the SUBACK.
+	subs := map[string]byte{c.topic(TopicJobs): 1, c.topic(TopicConsent): 1}
+	if err := wait(ctx, cl.SubscribeMultiple(subs, nil)); err != nil {
+		cl.Disconnect(0)
+		return nil, nil, fmt.Errorf("subscribe: %w", err)
+	}
+	return cl, lost, nil
+}
+
+// wait waits for a paho token or ctx.
+func wait(ctx context.Context, tok paho.Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// backoff grows from 250 ms, doubling, up to max, with jitter in [d/2, d].
+func backoff(failures int, maxWait time.Duration) time.Duration {
+	d := 250 * time.Millisecond
+	for i := 1; i < failures && d < maxWait; i++ {
+		d *= 2
+	}
+	d = min(d, maxWait)
+	return d/2 + rand.N(d/2+1)
+}
+
+// onMessage runs on paho's delivery goroutine (OrderMatters): it must return fast.
+func (c *Client) onMessage(_ paho.Client, m paho.Message) {
+	ctx := c.ctx
+	switch m.Topic() {
+	case c.topic(TopicJobs):
+		wait := c.handler.SubmitJob(ctx, m.Payload())
+		go func() {
+			if err := wait(); err != nil {
+				// Not acknowledged: the broker redelivers on the next connection, and dedup by id
+				// makes that harmless.
+				c.log.Error("job not stored; not acknowledging", "err", err)
+				return
+			}
+			m.Ack()
+			c.acked.Add(1)
+		}()
+	case c.topic(TopicConsent):
+		go func() {
+			if err := c.handler.HandleConsent(ctx, m.Payload()); err != nil {
+				c.log.Error("consent record not stored; not acknowledging", "err", err)
+				return
+			}
+			m.Ack()
+			c.acked.Add(1)
+		}()
+	default:
+		c.log.Warn("message on an unexpected topic acknowledged and ignored", "topic", m.Topic())
+		m.Ack()
+	}
+}
+
+// serve publishes the status and drains the spool until ctx ends or the connection is lost.
+func (c *Client) serve(ctx context.Context, cl paho.Client, lost <-chan struct{}) error {
+	c.statusMu.Lock()
+	c.sentV = 0 // say the status again on every connection: the will may have replaced it
+	c.statusMu.Unlock()
+	for {
+		more, err := c.flush(ctx, cl, lost)
+		if err != nil {
+			return err
+		}
+		if more {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-lost:
+			return errors.New("connection lost")
+		case <-c.wake:
+		}
+	}
+}
+
+// flush publishes the status if it changed, then one batch of the spool; more reports that the
+// spool may hold more.
+func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}) (more bool, err error) {
+	c.statusMu.Lock()
+	status, v := c.status, c.statusV
+	pending := status != nil && v != c.sentV
+	c.statusMu.Unlock()
+	if pending {
+		if err := await(ctx, lost, cl.Publish(c.topic(TopicStatus), 1, true, status)); err != nil {
+			return false, fmt.Errorf("status: %w", err)
+		}
+		c.statusMu.Lock()
+		c.sentV = v
+		c.statusMu.Unlock()
+	}
+	if c.spool == nil {
+		return false, nil
+	}
+	items, err := c.spool.Peek(batch)
+	if err != nil || len(items) == 0 {
+		return false, err
+	}
+	toks := make([]paho.Token, len(items))
+	for i, it := range items {
+		toks[i] = cl.Publish(c.topic(it.Topic), 1, false, it.Payload)
+	}
+	var last uint64
+	var ok bool
+	for i, tok := range toks {
+		if err = await(ctx, lost, tok); err != nil {
+			break
+		}
+		last, ok = items[i].Seq, true
+	}
+	if ok {
+		// Remove runs even when ctx was cancelled mid-batch: what the broker acknowledged must not
+		// be published again on the next start.
+		if rerr := c.spool.Remove(context.WithoutCancel(ctx), last); rerr != nil && err == nil {
+			err = rerr
+		}
+	}
+	return err == nil, err
+}
+
+// await waits for a QoS 1 publish to be acknowledged, the connection to be lost, or ctx.
+func await(ctx context.Context, lost <-chan struct{}, tok paho.Token) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-lost:
+		return errors.New("connection lost before PUBACK")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// shutdown publishes what is pending, the final status and then the offline status, and
+// disconnects cleanly (a clean disconnect does not fire the will, so relay says offline itself).
+func (c *Client) shutdown(cl paho.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), finalStatusWait)
+	defer cancel()
+	never := make(chan struct{})
+	for more := true; more; {
+		var err error
+		if more, err = c.flush(ctx, cl, never); err != nil {
+			c.log.Warn("final publish failed; the spool keeps the rest for the next start", "err", err)
+			break
+		}
+	}
+	if err := await(ctx, never, cl.Publish(c.topic(TopicStatus), 1, true, OfflineStatus)); err != nil {
+		c.log.Warn("offline status not acknowledged", "err", err)
+	}
+	cl.Disconnect(500)
+}
+
+// TLSConfig builds the TLS settings from PEM files: the CA that signed the broker's certificate
+// (empty: the system's roots) and an optional client certificate and key.
+func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt: ca_file %s: no PEM certificate in it", caFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+// NeedsTLS reports whether the broker URL asks for TLS.
+func NeedsTLS(broker string) bool {
+	for _, p := range []string{"ssl://", "tls://", "mqtts://", "wss://"} {
+		if strings.HasPrefix(broker, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// EncodeItem and DecodeItem are the spool's record format: the topic and the payload.
+func EncodeItem(topic string, payload []byte) []byte {
+	b, _ := json.Marshal(struct {
+		T string          `json:"t"`
+		P json.RawMessage `json:"p"`
+	}{topic, payload})
+	return b
+}
+
+// DecodeItem reads what EncodeItem wrote.
+func DecodeItem(b []byte) (topic string, payload []byte, err error) {
+	var v struct {
+		T string          `json:"t"`
+		P json.RawMessage `json:"p"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil || v.T == "" {
+		return "", nil, fmt.Errorf("mqtt: bad spool item: %v", err)
+	}
+	return v.T, v.P, nil
+}

@@ -1,0 +1,18 @@
+// Package mqtt is relay's side of the shop's broker (contract v1, ARCHITECTURE section 4), on
+// paho.mqtt.golang v1.5.
+//
+// Promises:
+//   - A persistent session (fixed client id, clean session off), QoS 1, manual acknowledgement:
+//     a job is acknowledged only after the handler's wait reports it durable. paho drops an
+//     acknowledgement made after the connection was lost; the broker then redelivers, and the
+//     outbox's dedup by job id makes that harmless.
+//   - Jobs are handed to the handler in arrival order on paho's delivery goroutine, which only
+//     enqueues; the wait and the acknowledgement run beside it, so one fsync serves many jobs.
+//   - Outbound messages come from a durable spool and are removed only after the broker's
+//     PUBACK: events survive broker outages and restarts and go out in order (at least once: a
+//     crash between PUBACK and removal publishes the last batch again).
+//   - Each connection is a fresh paho client; relay reconnects with backoff itself, so nothing
+//     is resent behind its back and events never overtake each other (see Client).
+//   - The retained status is republished on every connect; the last will says
+//     {"state":"offline"}, and a clean stop publishes the final status, then offline, itself.
+package mqtt
