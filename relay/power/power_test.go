@@ -414,6 +414,7 @@ func TestWatcher_mainsBackUnconfirmedAtFinal(t *testing.T) {
 		h.lb.Set(true)
 		h.advance(deb)
 		h.ob.Set(false)
+		synctest.Wait() // Run has seen the change, nothing more
 		close(release)
 		synctest.Wait()
 		if got := h.runner.Calls(); len(got) != 1 || !slices.Equal(got[0], DefaultRebootCommand) {
