@@ -925,12 +925,16 @@ func statusReport(sp SentPDU, now time.Time) (string, error) {
 	return "00" + strings.ToUpper(hex.EncodeToString(b)), nil
 }
 
-// waitDrained waits until the client has read everything written to it, or d has passed.
+// waitDrained waits until the client has read what was written to it, or d has passed. Data
+// written to the master reaches the slave's input queue asynchronously (the tty flip buffer),
+// so it waits to see the queue non-empty and then empty; a client that read it before we
+// looked costs the full d.
 func (s *Sim) waitDrained(d time.Duration) {
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
+	seen := false
 	for {
 		s.fdMu.RLock()
 		s.mu.Lock()
@@ -941,9 +945,10 @@ func (s *Sim) waitDrained(d time.Duration) {
 			n, err = unix.IoctlGetInt(keep, unix.TIOCINQ)
 		}
 		s.fdMu.RUnlock()
-		if keep < 0 || err != nil || n == 0 {
+		if keep < 0 || err != nil || (seen && n == 0) {
 			return
 		}
+		seen = seen || n > 0
 		select {
 		case <-deadline.C:
 			return
