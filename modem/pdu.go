@@ -15,9 +15,9 @@ import (
 	"github.com/warthog618/sms/encoding/tpdu"
 )
 
-// SubmitPDU is one SMS-SUBMIT ready for AT+CMGS: Hex includes the empty SMSC field ("00", the
+// submitPDU is one SMS-SUBMIT ready for AT+CMGS: Hex includes the empty SMSC field ("00", the
 // modem uses the SIM's SMSC) and Len is the TPDU length AT+CMGS=<n> wants.
-type SubmitPDU struct {
+type submitPDU struct {
 	Hex string
 	Len int
 }
@@ -36,7 +36,7 @@ func (c *refCounter) Count() int { return int(c.n.Add(1)%255) + 1 }
 // EncodeSubmit splits text into SMS-SUBMIT PDUs to the E.164 number to: GSM 7-bit when the text
 // fits the default alphabet (153 characters per part when concatenated), else UCS-2 (67 per
 // part). report asks the network for a status report (+CDS).
-func (e *encoder) EncodeSubmit(to, text string, report bool) ([]SubmitPDU, error) {
+func (e *encoder) EncodeSubmit(to, text string, report bool) ([]submitPDU, error) {
 	if text == "" {
 		return nil, fmt.Errorf("%w: empty text", ErrInvalidInput)
 	}
@@ -57,13 +57,13 @@ func (e *encoder) EncodeSubmit(to, text string, report bool) ([]SubmitPDU, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: encode: %w", ErrInvalidInput, err)
 	}
-	out := make([]SubmitPDU, 0, len(tpdus))
+	out := make([]submitPDU, 0, len(tpdus))
 	for i := range tpdus {
 		b, err := tpdus[i].MarshalBinary()
 		if err != nil {
 			return nil, fmt.Errorf("%w: marshal: %w", ErrInvalidInput, err)
 		}
-		out = append(out, SubmitPDU{Hex: "00" + strings.ToUpper(hex.EncodeToString(b)), Len: len(b)})
+		out = append(out, submitPDU{Hex: "00" + strings.ToUpper(hex.EncodeToString(b)), Len: len(b)})
 	}
 	return out, nil
 }
