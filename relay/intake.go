@@ -14,11 +14,11 @@ import (
 // they are not acknowledged, so the broker keeps them for the next start.
 var ErrIntakeStopped = errors.New("intake stopped: the box is shutting down")
 
-// ConsentKeeper is the consent policy with its store: it decides (Consent), records proofs and
-// records from the shop, and reads customers' keywords.
+// ConsentKeeper is the consent policy with its store: it decides (Consent; a job's own consent
+// proof is given with each decision and recorded by it), applies records from the shop, and
+// reads customers' keywords.
 type ConsentKeeper interface {
 	Consent
-	RecordProof(ctx context.Context, to string, p ConsentProof) error
 	Apply(ctx context.Context, r ConsentRecord) (ConsentChange, error)
 	Inbound(ctx context.Context, from, text string, at time.Time) (KeywordAction, error)
 }
@@ -96,49 +96,54 @@ func (in *Intake) Stop() { in.stopped.Store(true) }
 // Unidentified counts rejected payloads whose id could not be read.
 func (in *Intake) Unidentified() int64 { return in.unidentified.Load() }
 
-// HandleJob takes one P/jobs payload.
+// HandleJob takes one P/jobs payload and waits until it is durable (or rejected).
 func (in *Intake) HandleJob(ctx context.Context, payload []byte) error {
+	return in.SubmitJob(ctx, payload)()
+}
+
+// SubmitJob validates and renders a P/jobs payload and enqueues it, without waiting for the
+// disk; the returned wait reports when the job is durable (nil: acknowledge). Called in arrival
+// order, it stores jobs in arrival order.
+func (in *Intake) SubmitJob(ctx context.Context, payload []byte) (wait func() error) {
 	if in.stopped.Load() {
-		return ErrIntakeStopped
+		return func() error { return ErrIntakeStopped }
 	}
 	now := in.now()
 	j, err := DecodeJob(payload, now, in.defaults)
 	if err != nil {
-		return in.reject(ctx, now, err)
+		return func() error { return in.reject(ctx, now, err) }
 	}
 	body, err := in.render.Render(j)
 	if err != nil {
-		fe := &FieldError{ID: j.ID, Field: "template", Code: CodeInvalid, Detail: err.Error()}
-		var rerr interface{ RejectField() (field, code string) }
-		if errors.As(err, &rerr) {
-			fe.Field, fe.Code = rerr.RejectField()
+		// A Renderer names the field with a *FieldError; anything else is the template's fault.
+		fe := &FieldError{Field: "template", Code: CodeInvalid, Detail: err.Error()}
+		var rfe *FieldError
+		if errors.As(err, &rfe) {
+			c := *rfe
+			fe = &c
 		}
-		return in.reject(ctx, now, fe)
+		fe.ID = j.ID
+		return func() error { return in.reject(ctx, now, fe) }
 	}
 	num, _ := ParseNumber(j.To) // DecodeJob checked it
-	if j.Consent != nil {
-		if err := in.consent.RecordProof(ctx, j.To, *j.Consent); err != nil {
-			return fmt.Errorf("recording the job's consent proof: %w", err)
-		}
-	}
 	evs := []Event{{ID: j.ID, Event: EventAccepted, At: ts(now), To: j.To}}
 	if j.NotBefore.After(now) {
 		evs = append(evs, Event{ID: j.ID, Event: EventDeferred, At: ts(now), To: j.To, NextAttemptAt: tsp(j.NotBefore),
 			Error: &EventError{Code: "scheduled", Detail: "waiting for not_before"}})
 	}
-	dup, err := in.outbox.Put(ctx, Stored{Job: j, Body: body, Mobile: num.Mobile}, evs...)
-	if err != nil {
-		return fmt.Errorf("storing job %s: %w", j.ID, err)
-	}
-	if dup {
-		if err := in.events.Publish(ctx, Event{ID: j.ID, Event: EventDuplicate, At: ts(now), To: j.To,
-			Error: &EventError{Code: "duplicate", Detail: "a job with this id was accepted within the dedup window; not sent again"}}); err != nil {
-			return err
+	stored := in.outbox.Submit(ctx, Stored{Job: j, Body: body, Mobile: num.Mobile}, evs...)
+	return func() error {
+		dup, err := stored()
+		if err != nil {
+			return fmt.Errorf("storing job %s: %w", j.ID, err)
 		}
+		if dup {
+			return in.events.Publish(ctx, Event{ID: j.ID, Event: EventDuplicate, At: ts(now), To: j.To,
+				Error: &EventError{Code: "duplicate", Detail: "a job with this id was accepted within the dedup window; not sent again"}})
+		}
+		in.accepted()
 		return nil
 	}
-	in.accepted()
-	return nil
 }
 
 func (in *Intake) reject(ctx context.Context, now time.Time, err error) error {
@@ -198,7 +203,7 @@ func (in *Intake) System(ctx context.Context, to, text string, via Channel) erro
 	if via == ChannelSMS {
 		j.Fallback = FallbackSMS
 	}
-	if _, err := in.outbox.Put(ctx, Stored{Job: j, Body: text, Mobile: num.Mobile, Via: via, System: true}); err != nil {
+	if _, err := in.outbox.Submit(ctx, Stored{Job: j, Body: text, Mobile: num.Mobile, Via: via, System: true})(); err != nil {
 		return fmt.Errorf("queueing a reply to %s: %w", MaskNumber(to), err)
 	}
 	in.accepted()

@@ -26,11 +26,14 @@ type Stored struct {
 	SendStarted bool      // a send was started before a crash and never confirmed
 }
 
-// Outbox is the durable queue. Put returns only after the job is on disk; dup reports a job id
-// already seen within the dedup window. The events given to Put are stored in the same
-// transaction, so an accepted job is never without its accepted event.
+// Outbox is the durable queue. Submit enqueues a job and returns a wait that reports, once the
+// job is on disk, whether its id was already seen within the dedup window (dup). Jobs submitted
+// one after another are stored in that order, so one customer's jobs keep the order they
+// arrived in while many jobs share one synced write. The events given to Submit are stored in
+// the same transaction when the job is accepted, so an accepted job is never without its
+// accepted event.
 type Outbox interface {
-	Put(ctx context.Context, s Stored, events ...Event) (dup bool, err error)
+	Submit(ctx context.Context, s Stored, events ...Event) (wait func() (dup bool, err error))
 	Lease(ctx context.Context, n int, now time.Time) ([]Stored, error)
 	MarkSending(ctx context.Context, id string) error
 	Ack(ctx context.Context, id string, outcome EventType) error
@@ -132,7 +135,8 @@ type SMS interface {
 // ErrPermanent marks failures that retrying will not fix.
 var ErrPermanent = errors.New("permanent failure")
 
-// Renderer turns a job into the text the customer reads, naming the shop.
+// Renderer turns a job into the text the customer reads, naming the shop. A job it cannot
+// render is refused with a *FieldError naming the field (template, vars.x, text).
 type Renderer interface {
 	Render(j Job) (string, error)
 }

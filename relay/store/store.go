@@ -1,0 +1,257 @@
+// Package store adapts the buffer package (the Badger outbox and the small stores beside it) to
+// the interfaces relay consumes: Outbox, EventSink, Journal, SentIndex, the consent store and the
+// MQTT spool. It owns the record formats relay keeps there; the buffer sees only bytes.
+//
+// Key spaces used (inside the buffer's own layout, see buffer/doc.go):
+//   - the outbox: one message per job, Payload = JSON of Record;
+//   - spool "mqtt": outbound MQTT messages, each mqtt.EncodeItem(topic, JSON);
+//   - KV "sent": Signal send timestamp (decimal) → JSON of relay.SentRecord;
+//   - KV "consent": E.164 number → the consent package's record;
+//   - the journal: one entry per state change, Kind = event, Outcome = error code.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/shopkit/relay/buffer"
+	"github.com/shopkit/relay/relay"
+	"github.com/shopkit/relay/relay/mqtt"
+)
+
+// Spool names.
+const mqttSpool = "mqtt"
+
+// Store wraps an open buffer.Store.
+type Store struct {
+	b      *buffer.Store
+	spool  *buffer.Spool
+	sent   *buffer.KV
+	log    *slog.Logger
+	notify func() // tells the MQTT publisher the spool grew
+}
+
+var (
+	_ relay.Outbox    = (*Store)(nil)
+	_ relay.EventSink = (*Store)(nil)
+	_ relay.Journal   = (*Store)(nil)
+	_ relay.SentIndex = (*Store)(nil)
+	_ mqtt.Spool      = (*Store)(nil)
+)
+
+// New wraps b. notify (may be nil, or set later with OnSpool) is called after events are stored.
+func New(b *buffer.Store, log *slog.Logger) *Store {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{b: b, spool: b.Spool(mqttSpool), sent: b.KV("sent"), log: log.With("component", "store"), notify: func() {}}
+}
+
+// OnSpool sets the function called when the MQTT spool grows.
+func (s *Store) OnSpool(fn func()) { s.notify = fn }
+
+// Consent returns the KV area for consent records (the consent package's Store).
+func (s *Store) Consent() *buffer.KV { return s.b.KV("consent") }
+
+// Record is what the outbox keeps per job (buffer Message Payload).
+type Record struct {
+	Job    relay.Job     `json:"job"`
+	Body   string        `json:"body"`
+	Mobile bool          `json:"mobile,omitempty"`
+	Via    relay.Channel `json:"via,omitempty"`
+	System bool          `json:"system,omitempty"`
+}
+
+var priorities = map[relay.Priority]buffer.Priority{
+	relay.PriorityHigh: buffer.PriorityHigh, relay.PriorityNormal: buffer.PriorityNormal, relay.PriorityLow: buffer.PriorityLow,
+}
+
+// Submit implements relay.Outbox.
+func (s *Store) Submit(ctx context.Context, st relay.Stored, events ...relay.Event) func() (bool, error) {
+	payload, err := json.Marshal(Record{Job: st.Job, Body: st.Body, Mobile: st.Mobile, Via: st.Via, System: st.System})
+	if err != nil {
+		return func() (bool, error) { return false, err }
+	}
+	d := buffer.AtLeastOnce
+	if st.Job.Delivery == relay.AtMostOnce {
+		d = buffer.AtMostOnce
+	}
+	m := buffer.Message{ID: st.Job.ID, To: st.Job.To, Priority: priorities[st.Job.Priority], Delivery: d,
+		AcceptedAt: st.AcceptedAt, NotBefore: st.Job.NotBefore, ExpiresAt: st.Job.ExpiresAt, Payload: payload}
+	var also []buffer.SpoolAppend
+	for _, e := range events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return func() (bool, error) { return false, err }
+		}
+		also = append(also, buffer.SpoolAppend{Spool: mqttSpool, Data: mqtt.EncodeItem(mqtt.TopicEvents, b)})
+	}
+	wait := s.b.PutAsync(ctx, m, also...)
+	return func() (bool, error) {
+		res, err := wait()
+		if err != nil {
+			return false, err
+		}
+		if res == buffer.Accepted && len(also) > 0 {
+			s.notify()
+		}
+		return res == buffer.Duplicate, nil
+	}
+}
+
+func (s *Store) decode(ms []buffer.Message) []relay.Stored {
+	out := make([]relay.Stored, 0, len(ms))
+	for _, m := range ms {
+		var r Record
+		if err := json.Unmarshal(m.Payload, &r); err != nil || r.Job.ID != m.ID {
+			// The buffer's checksums passed, so this is a record an older relay wrote in a shape
+			// this one cannot read. Finish it loudly rather than loop on it.
+			s.log.Error("outbox record unreadable; marking it failed", "id", m.ID, "err", err)
+			_ = s.b.Ack(context.Background(), m.ID, "failed_unreadable")
+			continue
+		}
+		out = append(out, relay.Stored{Job: r.Job, Body: r.Body, Mobile: r.Mobile, Via: r.Via, System: r.System,
+			AcceptedAt: m.AcceptedAt, Attempts: m.Attempts, SendStarted: m.SendStarted})
+	}
+	return out
+}
+
+// Lease implements relay.Outbox.
+func (s *Store) Lease(ctx context.Context, n int, now time.Time) ([]relay.Stored, error) {
+	ms, err := s.b.Lease(ctx, n, now)
+	return s.decode(ms), err
+}
+
+// MarkSending implements relay.Outbox.
+func (s *Store) MarkSending(ctx context.Context, id string) error { return s.b.MarkSending(ctx, id) }
+
+// Ack implements relay.Outbox.
+func (s *Store) Ack(ctx context.Context, id string, outcome relay.EventType) error {
+	return s.b.Ack(ctx, id, string(outcome))
+}
+
+// Retry implements relay.Outbox.
+func (s *Store) Retry(ctx context.Context, id string, at time.Time, reason string) error {
+	return s.b.Retry(ctx, id, at, reason)
+}
+
+// Expire implements relay.Outbox.
+func (s *Store) Expire(ctx context.Context, now time.Time) ([]relay.Stored, error) {
+	ms, err := s.b.Expire(ctx, now)
+	return s.decode(ms), err
+}
+
+// Depth implements relay.Outbox.
+func (s *Store) Depth() int { return s.b.Depth() }
+
+// OldestAge implements relay.Outbox.
+func (s *Store) OldestAge(now time.Time) time.Duration { return s.b.OldestAge(now) }
+
+// Publish implements relay.EventSink.
+func (s *Store) Publish(ctx context.Context, e relay.Event) error {
+	return s.append(ctx, mqtt.TopicEvents, e)
+}
+
+// PublishInbound implements relay.EventSink.
+func (s *Store) PublishInbound(ctx context.Context, in relay.Inbound) error {
+	return s.append(ctx, mqtt.TopicInbound, in)
+}
+
+func (s *Store) append(ctx context.Context, topic string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if _, err := s.spool.Append(ctx, mqtt.EncodeItem(topic, b)); err != nil {
+		return fmt.Errorf("storing %s message: %w", topic, err)
+	}
+	s.notify()
+	return nil
+}
+
+// Peek implements mqtt.Spool. An item that cannot be decoded is skipped (and removed with the
+// next acknowledged one): it cannot be published, and it must not stop the ones behind it.
+func (s *Store) Peek(n int) ([]mqtt.Item, error) {
+	items, err := s.spool.Peek(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]mqtt.Item, 0, len(items))
+	for _, it := range items {
+		topic, payload, err := mqtt.DecodeItem(it.Data)
+		if err != nil {
+			s.log.Error("spooled MQTT message unreadable; skipped", "seq", it.Seq, "err", err)
+			continue
+		}
+		out = append(out, mqtt.Item{Seq: it.Seq, Topic: topic, Payload: payload})
+	}
+	return out, nil
+}
+
+// Remove implements mqtt.Spool.
+func (s *Store) Remove(ctx context.Context, upto uint64) error { return s.spool.Remove(ctx, upto) }
+
+// SpoolLen is the number of messages waiting for the broker.
+func (s *Store) SpoolLen() int { return s.spool.Len() }
+
+// Record implements relay.Journal.
+func (s *Store) Record(ctx context.Context, e relay.JournalEntry) error {
+	detail := e.Detail
+	if e.Attempt > 0 {
+		detail = "attempt " + strconv.Itoa(e.Attempt) + ": " + detail
+	}
+	return s.b.Journal().Append(ctx, buffer.Entry{At: e.At, ID: e.ID, To: e.To, Channel: string(e.Channel),
+		Kind: string(e.Event), Outcome: e.Code, Detail: detail, Text: e.Text})
+}
+
+// Remember implements relay.SentIndex.
+func (s *Store) Remember(ctx context.Context, ts int64, r relay.SentRecord) error {
+	return s.Update(ctx, ts, r)
+}
+
+// Lookup implements relay.SentIndex.
+func (s *Store) Lookup(ts int64) (relay.SentRecord, bool, error) {
+	b, ok, err := s.sent.Get(strconv.FormatInt(ts, 10))
+	if err != nil || !ok {
+		return relay.SentRecord{}, false, err
+	}
+	var r relay.SentRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return relay.SentRecord{}, false, fmt.Errorf("sent index entry %d: %w", ts, err)
+	}
+	return r, true, nil
+}
+
+// Update implements relay.SentIndex.
+func (s *Store) Update(ctx context.Context, ts int64, r relay.SentRecord) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return s.sent.Set(ctx, strconv.FormatInt(ts, 10), b)
+}
+
+// PruneSent drops sent-index entries older than before (receipts for them are ignored then).
+func (s *Store) PruneSent(ctx context.Context, before time.Time) (int, error) {
+	var old []string
+	err := s.sent.Each("", func(k string, v []byte) bool {
+		var r relay.SentRecord
+		if json.Unmarshal(v, &r) != nil || r.SentAt.Before(before) {
+			old = append(old, k)
+		}
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range old {
+		if err := s.sent.Delete(ctx, k); err != nil {
+			return 0, err
+		}
+	}
+	return len(old), nil
+}
