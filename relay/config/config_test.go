@@ -202,6 +202,15 @@ func TestParse_ResolvesRelativePaths(t *testing.T) {
 	if got, want := cfg.Signal.CLI, "/srv/relay/tools/signal-cli"; got != want {
 		t.Errorf("signal.cli = %q, want %q", got, want)
 	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "relay.toml"), []byte(in), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	cfg, err = Load("relay.toml") // a relative config path still gives absolute paths
+	if err != nil || cfg.Buffer.Dir != filepath.Join(dir, "state/outbox") {
+		t.Errorf("Load(relative) buffer.dir = %q, %v; want %q", cfg.Buffer.Dir, err, filepath.Join(dir, "state/outbox"))
+	}
 	cfg, err = Parse([]byte(minimal+"cli = \"signal-cli\"\n"), "/srv/relay")
 	if err != nil || cfg.Signal.CLI != "signal-cli" {
 		t.Errorf("a bare program name stays for PATH lookup: got %q, %v", cfg.Signal.CLI, err)

@@ -66,7 +66,11 @@ func Load(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %s: %w", path, err)
 	}
-	cfg, err := Parse(data, filepath.Dir(path))
+	base := filepath.Dir(path)
+	if abs, err := filepath.Abs(base); err == nil {
+		base = abs
+	}
+	cfg, err := Parse(data, base)
 	var probs *Problems
 	if errors.As(err, &probs) {
 		probs.File = path
@@ -131,7 +135,7 @@ func (c *Config) resolvePaths(baseDir string) {
 	for _, p := range []*string{
 		&c.MQTT.PasswordFile, &c.MQTT.CAFile, &c.MQTT.CertFile, &c.MQTT.KeyFile,
 		&c.Signal.ConfigDir, &c.Signal.Socket, &c.Buffer.Dir, &c.Buffer.EncryptionKeyFile,
-		&c.Templates.Dir, &c.Modem.PINFile, &c.Control.Socket,
+		&c.Templates.Dir, &c.Modem.Device, &c.Modem.PINFile, &c.Control.Socket,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(baseDir, *p)

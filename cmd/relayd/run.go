@@ -1,0 +1,430 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/shopkit/relay/buffer"
+	"github.com/shopkit/relay/modem"
+	"github.com/shopkit/relay/relay"
+	"github.com/shopkit/relay/relay/config"
+	"github.com/shopkit/relay/relay/consent"
+	"github.com/shopkit/relay/relay/mqtt"
+	"github.com/shopkit/relay/relay/store"
+	"github.com/shopkit/relay/relay/template"
+	"github.com/shopkit/relay/signalbridge"
+	"github.com/shopkit/relay/systemd"
+)
+
+type runCommand struct {
+	stdout, stderr io.Writer
+	path           string
+}
+
+func (c *runCommand) ParseFlags(args []string) error {
+	fs := newFlagSet("run", c.stderr)
+	configFlag(fs, &c.path)
+	return fs.Parse(args)
+}
+
+func (c *runCommand) Run(ctx context.Context) error {
+	cfg, err := config.Load(c.path)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, c.stderr)
+	log.Info("relayd starting", "version", versionString(), "config", c.path)
+	err = runDaemon(ctx, cfg, log)
+	if err != nil {
+		log.Error("relayd stopped", "err", err)
+	} else {
+		log.Info("relayd stopped")
+	}
+	return err
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	lvl := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[c.Level]
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// runDaemon wires the components and runs them until ctx is cancelled (SIGTERM). Order of the
+// stop: intake first (no new acknowledgements), then the dispatcher finishes the sends in
+// flight, the MQTT client publishes what is spooled and the final status, signal-cli and the
+// modem stop, and the outbox closes last.
+func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	health := relay.NewHealth(nil)
+	notifier := systemd.NewNotifier(log)
+	health.Subscribe(func(s relay.Summary) {
+		_ = notifier.Status(s.Line())
+		log.Info("health", "state", s.Overall, "led", s.Indicator, "summary", s.Line())
+	})
+
+	var key []byte
+	if f := cfg.Buffer.EncryptionKeyFile; f != "" {
+		k, err := config.ReadSecret(f)
+		if err != nil {
+			return err
+		}
+		key = k
+	}
+	if err := os.MkdirAll(cfg.Buffer.Dir, 0o700); err != nil {
+		return fmt.Errorf("outbox directory: %w", err)
+	}
+	b, err := buffer.Open(cfg.Buffer.Dir, buffer.Options{DedupWindow: cfg.Buffer.DedupWindow.D(), EncryptionKey: key,
+		Logger: log.With("component", "buffer")})
+	if err != nil {
+		return fmt.Errorf("opening the outbox: %w", err)
+	}
+	defer func() {
+		if err := b.Close(); err != nil {
+			log.Error("closing the outbox", "err", err)
+		}
+	}()
+	if q := b.Quarantined(); q != "" {
+		health.Set(relay.ComponentOutbox, relay.StateStaffNeeded, "a corrupt outbox was moved aside to "+q)
+	} else {
+		health.Set(relay.ComponentOutbox, relay.StateOK, "")
+	}
+	st := store.New(b, log)
+
+	loc, _ := time.LoadLocation(cfg.Shop.TimeZone) // validated by config
+	qs, qe, _ := config.ParseQuietHours(cfg.Policy.QuietHours)
+	pol, err := consent.New(consent.Config{Store: st.Consent(), Shop: cfg.Shop.Name, DefaultLang: cfg.Shop.DefaultLang,
+		TransactionalWithoutConsent: !cfg.Policy.RequireConsent, OptInTimeout: cfg.Policy.OptInTimeout.D(), Logger: log})
+	if err != nil {
+		return err
+	}
+	tcfg := template.Config{Shop: cfg.Shop.Name, Sender: template.Sender(cfg.Templates.Sender), DefaultLang: cfg.Shop.DefaultLang, Logger: log}
+	if fi, err := os.Stat(cfg.Templates.Dir); err == nil && fi.IsDir() {
+		tcfg.Dir = cfg.Templates.Dir
+	}
+	tr, err := template.New(tcfg)
+	if err != nil {
+		return err
+	}
+	keeper := relay.ConsentPolicy(pol)
+
+	// Signal: the supervisor owns signal-cli; its incoming events are handled in order.
+	incoming := make(chan signalbridge.Event, 1024)
+	scfg := signalbridge.SupervisorConfig{ConfigDir: cfg.Signal.ConfigDir, SocketPath: cfg.Signal.Socket,
+		JavaOptions: cfg.Signal.JavaOptions, Account: cfg.Signal.Account, Logger: log,
+		ReadyTimeout: cfg.Signal.StartTimeout.D(), ProbeInterval: cfg.Signal.ProbeEvery.D(), CallTimeout: cfg.Signal.CallTimeout.D(),
+		OnEvent: func(e signalbridge.Event) {
+			select {
+			case incoming <- e:
+			default:
+				log.Error("incoming Signal events are not being handled fast enough; one dropped")
+			}
+		}}
+	if cfg.Signal.External {
+		scfg.Network, scfg.Address = "unix", cfg.Signal.Socket
+	} else {
+		scfg.Binary = cfg.Signal.CLI
+	}
+	sup, err := signalbridge.NewSupervisor(scfg)
+	if err != nil {
+		return err
+	}
+	sig := signalSender{sup: sup, account: cfg.Signal.Account, timeout: cfg.Signal.CallTimeout.D()}
+
+	var smsSender relay.SMS
+	var mdm *modem.Modem
+	var resp *relay.Responder
+	if cfg.Modem.Enabled {
+		mdm, err = modem.New(modem.Config{Device: cfg.Modem.Device,
+			USB:  modem.USBMatch{VID: cfg.Modem.USBVendor, PID: cfg.Modem.USBProduct, Serial: cfg.Modem.USBSerial},
+			Baud: cfg.Modem.Baud, PINFile: cfg.Modem.PINFile, HealthEvery: cfg.Modem.HealthEvery.D(), Logger: log,
+			OnSMS: func(ctx context.Context, s modem.SMS) error {
+				return resp.HandleMessage(ctx, relay.Message{From: s.From, Text: s.Text, At: s.At, Channel: relay.ChannelSMS})
+			}})
+		if err != nil {
+			return err
+		}
+		smsSender = smsAdapter{mdm}
+	}
+
+	disp := relay.NewDispatcher(relay.DispatcherConfig{Concurrency: cfg.Policy.Concurrency, RatePerMinute: cfg.Policy.RatePerMinute,
+		RateBurst: cfg.Policy.RateBurst, RetryMin: cfg.Policy.RetryMin.D(), RetryMax: cfg.Policy.RetryMax.D(),
+		SMSFallback: cfg.Policy.SMSFallback, TrustNewIdentity: cfg.Signal.TrustPolicy == "always",
+		Quiet: relay.QuietHours{Start: qs, End: qe, Location: loc, HighPasses: cfg.Policy.QuietHoursHighPass}},
+		relay.DispatcherDeps{Outbox: st, Signal: sig, SMS: smsSender, Consent: keeper, Events: st, Journal: st, Sent: st,
+			Health: health, Logger: log})
+	intake := relay.NewIntake(relay.JobDefaults{Lang: cfg.Shop.DefaultLang, Expiry: cfg.Policy.DefaultExpiry.D()},
+		relay.IntakeDeps{Outbox: st, Events: st, Renderer: relay.TemplateRenderer(tr), Consent: keeper, Logger: log, OnAccepted: disp.Kick})
+	resp = relay.NewResponder(intake, keeper, st, st, st, log, nil)
+
+	mcfg := mqtt.Config{Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, TopicPrefix: cfg.MQTT.TopicPrefix,
+		Username: cfg.MQTT.Username, KeepAlive: cfg.MQTT.KeepAlive.D(), MaxReconnect: cfg.MQTT.MaxReconnectInterval.D()}
+	if cfg.MQTT.PasswordFile != "" {
+		pw, err := config.ReadSecret(cfg.MQTT.PasswordFile)
+		if err != nil {
+			return err
+		}
+		mcfg.Password = string(pw)
+	}
+	if mqtt.NeedsTLS(cfg.MQTT.Broker) || cfg.MQTT.CAFile != "" || cfg.MQTT.CertFile != "" {
+		if mcfg.TLS, err = mqtt.TLSConfig(cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile); err != nil {
+			return err
+		}
+	}
+	mq := mqtt.New(mcfg, intake, st, log, func(up bool, reason string) {
+		if up {
+			health.Set(relay.ComponentMQTT, relay.StateOK, "")
+		} else {
+			health.Set(relay.ComponentMQTT, relay.StateDegraded, "broker: "+reason)
+		}
+	})
+	st.OnSpool(mq.Notify)
+
+	// Run everything. Each component stops on its own context, in the order above.
+	var wg sync.WaitGroup
+	runCtx, stopAll := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAll()
+	errc := make(chan error, 8)
+	start := func(name string, c context.Context, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(c); err != nil && c.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	signalCtx, stopSignal := context.WithCancel(runCtx)
+	defer stopSignal()
+	dispCtx, stopDisp := context.WithCancel(runCtx)
+	defer stopDisp()
+	mqCtx, stopMQ := context.WithCancel(runCtx)
+	defer stopMQ()
+	start("signal-cli", signalCtx, sup.Run)
+	if mdm != nil {
+		start("modem", signalCtx, mdm.Run)
+	}
+	start("dispatcher", dispCtx, disp.Run)
+	start("mqtt", mqCtx, mq.Run)
+	start("incoming", signalCtx, func(ctx context.Context) error { return handleIncoming(ctx, incoming, resp, log) })
+	start("health", runCtx, func(ctx context.Context) error {
+		return watchHealth(ctx, cfg, health, sup, mdm, st, mq)
+	})
+	start("watchdog", runCtx, func(ctx context.Context) error {
+		return notifier.RunWatchdog(ctx, func() bool { return health.Summary().Overall != relay.ShuttingDown })
+	})
+	if err := notifier.Ready(); err != nil {
+		log.Warn("sd_notify READY failed", "err", err)
+	}
+	log.Info("relayd ready", "broker", cfg.MQTT.Broker, "outbox", cfg.Buffer.Dir, "queued", st.Depth())
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	_ = notifier.Stopping()
+	health.SetShuttingDown()
+	intake.Stop()
+	stopDisp()
+	mq.SetStatus(statusPayload(cfg, health, sup, mdm, st))
+	stopMQ()
+	stopSignal()
+	stopAll()
+	wg.Wait()
+	return runErr
+}
+
+// handleIncoming turns signal-cli's notifications into receipts and customer messages, in order.
+func handleIncoming(ctx context.Context, in <-chan signalbridge.Event, resp *relay.Responder, log *slog.Logger) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e := <-in:
+			var err error
+			switch e := e.(type) {
+			case *signalbridge.Receipt:
+				if e.Kind == signalbridge.ReceiptDelivery || e.Kind == signalbridge.ReceiptRead {
+					err = resp.HandleReceipt(ctx, relay.Receipt{Read: e.Kind == signalbridge.ReceiptRead, From: e.SenderNumber,
+						Timestamps: e.Timestamps, At: time.UnixMilli(e.When)})
+				}
+			case *signalbridge.TextMessage:
+				if e.GroupID != "" {
+					continue // the shop's number is not for group chats
+				}
+				err = resp.HandleMessage(ctx, relay.Message{From: e.SenderNumber, FromUUID: e.SenderUUID, Text: e.Text,
+					At: time.UnixMilli(e.Timestamp), Channel: relay.ChannelSignal, SignalTimestamp: e.Timestamp})
+			}
+			if err != nil {
+				log.Error("incoming Signal event not handled", "err", err)
+			}
+		}
+	}
+}
+
+// watchHealth polls the supervisors' own health into the roll-up and keeps the retained status
+// current.
+func watchHealth(ctx context.Context, cfg config.Config, h *relay.Health, sup *signalbridge.Supervisor, m *modem.Modem, st *store.Store, mq *mqtt.Client) error {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	var last []byte
+	lastAt := time.Time{}
+	for {
+		sh := sup.Health()
+		switch sh.State {
+		case signalbridge.StateUp:
+			h.Set(relay.ComponentSignal, relay.StateOK, "")
+		case signalbridge.StateStarting:
+			h.Set(relay.ComponentSignal, relay.StateStarting, sh.Reason)
+		case signalbridge.StateUnregistered, signalbridge.StateCaptchaRequired:
+			h.Set(relay.ComponentSignal, relay.StateStaffNeeded, string(sh.State)+": "+sh.Reason)
+		default:
+			h.Set(relay.ComponentSignal, relay.StateDegraded, "signal-cli "+string(sh.State)+": "+sh.Reason)
+		}
+		if m != nil {
+			mh := m.Health()
+			switch {
+			case mh.NeedsStaff:
+				h.Set(relay.ComponentModem, relay.StateStaffNeeded, "modem needs staff: "+mh.Reason)
+			case mh.State == "ready":
+				h.Set(relay.ComponentModem, relay.StateOK, "")
+			case mh.State == "starting":
+				h.Set(relay.ComponentModem, relay.StateStarting, "")
+			default:
+				h.Set(relay.ComponentModem, relay.StateDegraded, "modem "+string(mh.State)+": "+mh.Reason)
+			}
+		}
+		p := statusPayload(cfg, h, sup, m, st)
+		// Publish on change of state, and at most once a minute for the queue figures.
+		if !sameState(p, last) || time.Since(lastAt) > time.Minute {
+			mq.SetStatus(p)
+			last, lastAt = p, time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func sameState(a, b []byte) bool {
+	var x, y map[string]any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
+	}
+	delete(x, "at")
+	delete(y, "at")
+	delete(x, "queue")
+	delete(y, "queue")
+	xa, _ := json.Marshal(x)
+	ya, _ := json.Marshal(y)
+	return string(xa) == string(ya)
+}
+
+// statusPayload is the retained P/status message (contract v1).
+func statusPayload(cfg config.Config, h *relay.Health, sup *signalbridge.Supervisor, m *modem.Modem, st *store.Store) []byte {
+	sum := h.Summary()
+	now := time.Now()
+	sh := sup.Health()
+	signalState := map[signalbridge.State]string{signalbridge.StateUp: "up", signalbridge.StateCaptchaRequired: "captcha_required",
+		signalbridge.StateUnregistered: "unregistered"}[sh.State]
+	if signalState == "" {
+		signalState = "down"
+	}
+	status := map[string]any{
+		"state":   sum.Overall,
+		"version": versionString(),
+		"at":      relay.Timestamp(now),
+		"led":     sum.Indicator,
+		"queue":   map[string]any{"depth": st.Depth(), "oldest_age_s": int(st.OldestAge(now).Seconds()), "events_waiting": st.SpoolLen()},
+		"signal":  map[string]any{"state": signalState, "account": cfg.Signal.Account},
+	}
+	if m != nil {
+		mh := m.Health()
+		status["modem"] = map[string]any{"state": mh.State, "registration": mh.Registration, "operator": mh.Operator,
+			"tech": mh.Tech, "signal_dbm": mh.Signal.RSSI, "bars": mh.Signal.Bars, "needs_staff": mh.NeedsStaff}
+	} else {
+		status["modem"] = map[string]any{"state": "disabled"}
+	}
+	status["power"] = map[string]any{"state": "mains"}
+	if sum.Overall == relay.OnBattery {
+		status["power"] = map[string]any{"state": "battery"}
+	}
+	b, _ := json.Marshal(status)
+	return b
+}
+
+// signalSender adapts the supervisor to relay.Signal: every call has a deadline, and a failure
+// to reach signal-cli at all is a transient outcome, not an error.
+type signalSender struct {
+	sup     *signalbridge.Supervisor
+	account string
+	timeout time.Duration
+}
+
+var outcomes = map[signalbridge.SendOutcome]relay.SendOutcome{
+	signalbridge.OutcomeSent: relay.OutcomeSent, signalbridge.OutcomeNotOnSignal: relay.OutcomeNotOnSignal,
+	signalbridge.OutcomeIdentityChanged: relay.OutcomeIdentityChanged, signalbridge.OutcomeRateLimited: relay.OutcomeRateLimited,
+	signalbridge.OutcomeCaptchaRequired: relay.OutcomeCaptcha, signalbridge.OutcomeTransient: relay.OutcomeTransient,
+	signalbridge.OutcomeUnknown: relay.OutcomeUnknown, signalbridge.OutcomeFailed: relay.OutcomeFailed,
+}
+
+func (s signalSender) Send(ctx context.Context, to, text string) relay.SendResult {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	r, err := s.sup.Send(ctx, s.account, to, text)
+	if err != nil && r.Outcome == 0 {
+		if errors.Is(err, signalbridge.ErrOutcomeUnknown) {
+			return relay.SendResult{Outcome: relay.OutcomeUnknown, Detail: err.Error()}
+		}
+		return relay.SendResult{Outcome: relay.OutcomeTransient, Detail: err.Error()}
+	}
+	out, ok := outcomes[r.Outcome]
+	if !ok {
+		out = relay.OutcomeFailed
+	}
+	return relay.SendResult{Outcome: out, Timestamp: r.Timestamp, RetryAfter: r.RetryAfter, ChallengeToken: r.ChallengeToken,
+		MaybeLookupFailure: r.MaybeLookupFailure, Detail: r.Detail}
+}
+
+func (s signalSender) Trust(ctx context.Context, to string) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	return s.sup.Trust(ctx, s.account, to, signalbridge.TrustOptions{TrustAllKnownKeys: true})
+}
+
+// smsAdapter adapts the modem to relay.SMS: a modem's refusal of the destination (a +CMS error
+// other than a network or memory problem) is permanent; everything else is worth a retry.
+type smsAdapter struct{ m *modem.Modem }
+
+func (a smsAdapter) SendSMS(ctx context.Context, to, text string) (int, error) {
+	refs, err := a.m.SendSMS(ctx, to, text)
+	if err != nil {
+		var re *modem.ResultError
+		if errors.As(err, &re) && re.Kind == modem.KindCMS && permanentCMS(re.Code) {
+			return len(refs), fmt.Errorf("%w: %v", relay.ErrPermanent, err)
+		}
+		return len(refs), err
+	}
+	return len(refs), nil
+}
+
+// permanentCMS lists +CMS ERROR causes (3GPP TS 27.005 / 24.011) that name a bad destination or
+// a barred service rather than a passing condition.
+func permanentCMS(code int) bool {
+	switch code {
+	case 1, 8, 10, 21, 29, 30, 50, 57, 96, 304, 325:
+		return true
+	}
+	return false
+}
