@@ -145,7 +145,7 @@ func Default() Config {
 			MaxReconnectInterval: Duration(30 * time.Second),
 		},
 		Signal: Signal{
-			CLI:          "/usr/bin/signal-cli",
+			CLI:          "/usr/local/bin/signal-cli",
 			ConfigDir:    "/var/lib/relay/signal-cli",
 			Socket:       "/run/relay/signal-cli.sock",
 			StartTimeout: Duration(90 * time.Second),
