@@ -167,9 +167,49 @@ func TestCrash_KillNine(t *testing.T) {
 	}
 }
 
+var reexec struct {
+	once   sync.Once
+	prefix []string // e.g. qemu-aarch64-static
+	skip   string
+	fatal  error
+}
+
+// childCommand re-executes the test binary. Under qemu-user without
+// binfmt_misc (CI runs the arm64 tests that way) the binary cannot exec
+// itself directly, so it is started through qemu-<arch>-static, or the
+// test is skipped when that is not installed.
+func childCommand(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	reexec.once.Do(func() {
+		err := exec.Command(os.Args[0], "-test.run=^$").Run()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, syscall.ENOEXEC) {
+			reexec.fatal = err
+			return
+		}
+		qemu := map[string]string{"arm64": "qemu-aarch64-static", "amd64": "qemu-x86_64-static", "riscv64": "qemu-riscv64-static"}[runtime.GOARCH]
+		path, lerr := exec.LookPath(qemu)
+		if qemu == "" || lerr != nil {
+			reexec.skip = fmt.Sprintf("cannot re-exec the test binary (%v) and no %q on PATH", err, qemu)
+			return
+		}
+		reexec.prefix = []string{path}
+	})
+	switch {
+	case reexec.fatal != nil:
+		t.Fatalf("cannot re-exec the test binary: %v", reexec.fatal)
+	case reexec.skip != "":
+		t.Skip(reexec.skip)
+	}
+	argv := append(append(append([]string(nil), reexec.prefix...), os.Args[0]), args...)
+	return exec.Command(argv[0], argv[1:]...)
+}
+
 func runCrashChild(t *testing.T, dir string, round, killAfter int, m *crashModel) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v=false")
+	cmd := childCommand(t, "-test.run=^TestCrashChild$", "-test.v=false")
 	cmd.Env = append(os.Environ(), crashEnv+"="+dir, fmt.Sprintf("BUFFER_CRASH_ROUND=%03d", round))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
