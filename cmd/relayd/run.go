@@ -16,7 +16,10 @@ import (
 	"github.com/shopkit/relay/relay"
 	"github.com/shopkit/relay/relay/config"
 	"github.com/shopkit/relay/relay/consent"
+	"github.com/shopkit/relay/relay/gpio"
+	"github.com/shopkit/relay/relay/led"
 	"github.com/shopkit/relay/relay/mqtt"
+	"github.com/shopkit/relay/relay/power"
 	"github.com/shopkit/relay/relay/store"
 	"github.com/shopkit/relay/relay/template"
 	"github.com/shopkit/relay/signalbridge"
@@ -65,6 +68,9 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 // modem stop, and the outbox closes last.
 func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	health := relay.NewHealth(nil)
+	// Until each part reports, the box is starting (the LED says so, READY is not sent yet).
+	health.Set(relay.ComponentMQTT, relay.StateStarting, "connecting")
+	health.Set(relay.ComponentSignal, relay.StateStarting, "starting signal-cli")
 	notifier := systemd.NewNotifier(log)
 	health.Subscribe(func(s relay.Summary) {
 		_ = notifier.Status(s.Line())
@@ -87,11 +93,8 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("opening the outbox: %w", err)
 	}
-	defer func() {
-		if err := b.Close(); err != nil {
-			log.Error("closing the outbox", "err", err)
-		}
-	}()
+	closeOutbox := closeOnce(b.Close)
+	defer func() { _ = closeOutbox() }() // on an early error return; parts.stopAll closes it otherwise
 	if q := b.Quarantined(); q != "" {
 		health.Set(relay.ComponentOutbox, relay.StateStaffNeeded, "a corrupt outbox was moved aside to "+q)
 	} else {
@@ -188,39 +191,36 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	})
 	st.OnSpool(mq.Notify)
 
-	// Run everything. Each component stops on its own context, in the order above.
-	var wg sync.WaitGroup
-	runCtx, stopAll := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopAll()
-	errc := make(chan error, 8)
-	start := func(name string, c context.Context, run func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(c); err != nil && c.Err() == nil {
-				errc <- fmt.Errorf("%s: %w", name, err)
-			}
-		}()
-	}
-	signalCtx, stopSignal := context.WithCancel(runCtx)
-	defer stopSignal()
-	dispCtx, stopDisp := context.WithCancel(runCtx)
-	defer stopDisp()
-	mqCtx, stopMQ := context.WithCancel(runCtx)
-	defer stopMQ()
-	start("signal-cli", signalCtx, sup.Run)
+	// Run everything. Each part stops on its own context, in the order of the shutdown steps.
+	p := &parts{log: log, health: health, intake: intake, mq: mq, closeOutbox: closeOutbox,
+		status: func() []byte { return statusPayload(cfg, health, sup, mdm, st) }, errc: make(chan error, 8)}
+	p.signal = p.start("signal-cli", sup.Run)
 	if mdm != nil {
-		start("modem", signalCtx, mdm.Run)
+		p.modem = p.start("modem", mdm.Run)
 	}
-	start("dispatcher", dispCtx, disp.Run)
-	start("mqtt", mqCtx, mq.Run)
-	start("incoming", signalCtx, func(ctx context.Context) error { return handleIncoming(ctx, incoming, resp, log) })
-	start("health", runCtx, func(ctx context.Context) error {
+	p.incoming = p.start("incoming", func(ctx context.Context) error { return handleIncoming(ctx, incoming, resp, log) })
+	p.dispatcher = p.start("dispatcher", disp.Run)
+	p.mqtt = p.start("mqtt", mq.Run)
+	p.background = p.start("health", func(ctx context.Context) error {
 		return watchHealth(ctx, cfg, health, sup, mdm, st, mq)
 	})
-	start("watchdog", runCtx, func(ctx context.Context) error {
-		return notifier.RunWatchdog(ctx, func() bool { return health.Summary().Overall != relay.ShuttingDown })
-	})
+	go func() {
+		_ = notifier.RunWatchdog(p.background.ctx, func() bool { return health.Summary().Overall != relay.ShuttingDown })
+	}()
+
+	var watcher *power.Watcher
+	if cfg.GPIO.Enabled {
+		var leds *led.Driver
+		watcher, leds, err = openHardware(cfg, p, health, st, log)
+		if err != nil {
+			p.stopAll()
+			return err
+		}
+		if leds != nil {
+			p.start("led", leds.Run)
+		}
+		p.power = p.start("power", watcher.Run)
+	}
 	if err := notifier.Ready(); err != nil {
 		log.Warn("sd_notify READY failed", "err", err)
 	}
@@ -229,18 +229,183 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	var runErr error
 	select {
 	case <-ctx.Done():
-	case runErr = <-errc:
+	case runErr = <-p.errc:
+		if errors.Is(runErr, power.ErrShutdown) {
+			// The UPS watcher ran the whole shutdown (and the power-off command).
+			runErr = nil
+		}
 	}
 	_ = notifier.Stopping()
-	health.SetShuttingDown()
-	intake.Stop()
-	stopDisp()
-	mq.SetStatus(statusPayload(cfg, health, sup, mdm, st))
-	stopMQ()
-	stopSignal()
-	stopAll()
-	wg.Wait()
+	p.stopAll()
 	return runErr
+}
+
+// part is one running component: cancel stops it, done closes when its Run returned.
+type part struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (pt *part) stop(ctx context.Context) error {
+	if pt == nil {
+		return nil
+	}
+	pt.cancel()
+	select {
+	case <-pt.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// parts are relayd's running components, and the steps of a clean shutdown over them (the UPS
+// watcher calls those steps; a SIGTERM runs the same ones through stopAll). Every step is
+// idempotent: a power shutdown and a SIGTERM may both run them.
+type parts struct {
+	log         *slog.Logger
+	health      *relay.Health
+	intake      *relay.Intake
+	mq          *mqtt.Client
+	closeOutbox func() error
+	status      func() []byte
+	errc        chan error
+
+	signal, modem, incoming, dispatcher, mqtt, background, power *part
+	all                                                          []*part
+}
+
+var _ power.Steps = (*parts)(nil)
+
+func (p *parts) start(name string, run func(context.Context) error) *part {
+	ctx, cancel := context.WithCancel(context.Background())
+	pt := &part{ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	p.all = append(p.all, pt)
+	go func() {
+		defer close(pt.done)
+		if err := run(ctx); err != nil && ctx.Err() == nil {
+			p.errc <- fmt.Errorf("%s: %w", name, err)
+		} else if err != nil && errors.Is(err, power.ErrShutdown) {
+			p.errc <- err
+		}
+	}()
+	return pt
+}
+
+// StopIntake implements power.Steps: no new acknowledgements; staff and the backend see the
+// shutdown begin.
+func (p *parts) StopIntake(ctx context.Context) error {
+	p.intake.Stop()
+	p.health.SetShuttingDown()
+	p.mq.SetStatus(p.status())
+	return nil
+}
+
+// DrainInFlight implements power.Steps: the dispatcher takes no new jobs and finishes the sends
+// in flight.
+func (p *parts) DrainInFlight(ctx context.Context) error { return p.dispatcher.stop(ctx) }
+
+// CloseOutbox implements power.Steps. The parts that write to the outbox stop first.
+func (p *parts) CloseOutbox(ctx context.Context) error {
+	if err := p.incoming.stop(ctx); err != nil {
+		return err
+	}
+	return p.closeOutbox()
+}
+
+// StopSignal implements power.Steps (and stops the modem beside it).
+func (p *parts) StopSignal(ctx context.Context) error {
+	return errors.Join(p.signal.stop(ctx), p.modem.stop(ctx))
+}
+
+// PublishShuttingDown implements power.Steps: the MQTT client publishes the status and says
+// goodbye (what events it could not send stay in the spool on disk for the next start).
+func (p *parts) PublishShuttingDown(ctx context.Context) error {
+	p.mq.SetStatus(p.status())
+	return p.mqtt.stop(ctx)
+}
+
+// stopAll runs the shutdown steps (each bounded), then stops what is left.
+func (p *parts) stopAll() {
+	step := func(name string, d time.Duration, f func(context.Context) error) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		if err := f(ctx); err != nil {
+			p.log.Warn("shutdown step did not finish", "step", name, "err", err)
+		}
+	}
+	step("stop_intake", time.Second, p.StopIntake)
+	step("drain_in_flight", 30*time.Second, p.DrainInFlight)
+	step("publish_shutting_down", 10*time.Second, p.PublishShuttingDown)
+	step("stop_signal", 20*time.Second, p.StopSignal)
+	for _, pt := range p.all {
+		step("stop", 10*time.Second, pt.stop)
+	}
+	if err := p.closeOutbox(); err != nil {
+		p.log.Error("closing the outbox", "err", err)
+	}
+}
+
+func closeOnce(f func() error) func() error {
+	var once sync.Once
+	var err error
+	return func() error {
+		once.Do(func() { err = f() })
+		return err
+	}
+}
+
+// openHardware opens the UPS lines and the LED and returns the power watcher and LED driver.
+func openHardware(cfg config.Config, p *parts, health *relay.Health, st *store.Store, log *slog.Logger) (*power.Watcher, *led.Driver, error) {
+	bias, err := gpio.ParseBias(cfg.GPIO.Bias)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := gpio.Options{Consumer: "relayd", Logger: log}
+	in := func(line string) gpio.LineConfig {
+		return gpio.LineConfig{Chip: cfg.GPIO.Chip, Line: line, ActiveLow: cfg.GPIO.ActiveLow, Bias: bias, Debounce: cfg.GPIO.Debounce.D()}
+	}
+	onBattery, err := gpio.OpenInput(in(cfg.GPIO.OnBatteryLine), opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gpio.on_battery_line: %w", err)
+	}
+	po := power.Options{Logger: log,
+		Journal: func(e power.Entry) {
+			detail := e.Detail
+			if e.Err != nil {
+				detail += ": " + e.Err.Error()
+			}
+			_ = st.Record(context.Background(), relay.JournalEntry{At: e.At, Event: relay.EventType("power_" + e.Event), Code: e.Step.String(), Detail: detail})
+		},
+		OnChange: func(s power.Status) { health.SetOnBattery(s.State != power.Mains) }}
+	if cfg.GPIO.BatteryLowLine != "" {
+		low, err := gpio.OpenInput(in(cfg.GPIO.BatteryLowLine), opts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gpio.battery_low_line: %w", err)
+		}
+		po.BatteryLow = low
+	}
+	w, err := power.New(power.Config{Debounce: cfg.Power.GlitchFilter.D(), Grace: cfg.Power.Grace.D(),
+		DrainDeadline: cfg.Power.ShutdownDeadline.D(), PowerOffCommand: cfg.Power.PowerOff, RebootCommand: cfg.Power.Reboot},
+		onBattery, p, po)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.GPIO.LEDLine == "" {
+		return w, nil, nil
+	}
+	out, err := gpio.OpenOutput(gpio.LineConfig{Chip: cfg.GPIO.Chip, Line: cfg.GPIO.LEDLine, ActiveLow: cfg.GPIO.LEDActiveLow}, true, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gpio.led_line: %w", err)
+	}
+	d := led.New(out, log)
+	patterns := map[relay.Indicator]led.Pattern{relay.IndicatorHealthy: led.Healthy, relay.IndicatorStarting: led.Starting,
+		relay.IndicatorDegraded: led.Degraded, relay.IndicatorStaffNeeded: led.StaffNeeded, relay.IndicatorOnBattery: led.OnBattery,
+		relay.IndicatorShuttingDown: led.ShuttingDown}
+	d.Set(patterns[health.Summary().Indicator])
+	health.Subscribe(func(s relay.Summary) { d.Set(patterns[s.Indicator]) })
+	return w, d, nil
 }
 
 // handleIncoming turns signal-cli's notifications into receipts and customer messages, in order.

@@ -111,6 +111,7 @@ type GPIO struct {
 	Bias           string   `toml:"bias"`
 	Debounce       Duration `toml:"debounce"`
 	LEDLine        string   `toml:"led_line"`
+	LEDActiveLow   bool     `toml:"led_active_low"`
 }
 
 // Power decides when running on battery ends in a clean shutdown.
@@ -118,6 +119,8 @@ type Power struct {
 	Grace            Duration `toml:"grace"`
 	ShutdownDeadline Duration `toml:"shutdown_deadline"`
 	PowerOff         []string `toml:"poweroff_command"`
+	Reboot           []string `toml:"reboot_command"`
+	GlitchFilter     Duration `toml:"glitch_filter"`
 }
 
 // Control is the staff-facing side: relayctl's socket and the metrics listener.
@@ -190,6 +193,8 @@ func Default() Config {
 			Grace:            Duration(10 * time.Minute),
 			ShutdownDeadline: Duration(30 * time.Second),
 			PowerOff:         []string{"systemctl", "poweroff"},
+			Reboot:           []string{"systemctl", "reboot"},
+			GlitchFilter:     Duration(5 * time.Second),
 		},
 		Control: Control{Socket: "/run/relay/control.sock", MetricsListen: "127.0.0.1:9102"},
 		Log:     Log{Level: "info", Format: "text"},

@@ -121,7 +121,9 @@ func (c *Config) Validate() []Problem {
 	}
 
 	if c.GPIO.Enabled {
-		v.text("gpio.chip", c.GPIO.Chip, 1, 64)
+		if c.GPIO.Chip != "" {
+			v.text("gpio.chip", c.GPIO.Chip, 1, 64)
+		}
 		v.text("gpio.on_battery_line", c.GPIO.OnBatteryLine, 1, 64)
 		v.oneOf("gpio.bias", c.GPIO.Bias, "pull_up", "pull_down", "disable", "as_is")
 		v.between("gpio.debounce", c.GPIO.Debounce, 0, time.Second)
@@ -129,10 +131,13 @@ func (c *Config) Validate() []Problem {
 
 	v.between("power.grace", c.Power.Grace, 0, 24*time.Hour)
 	v.between("power.shutdown_deadline", c.Power.ShutdownDeadline, time.Second, 10*time.Minute)
-	for _, a := range c.Power.PowerOff {
-		if a == "" || strings.ContainsRune(a, 0) {
-			v.add("power.poweroff_command", "empty or NUL argument; use [] to disable powering off")
-			break
+	v.between("power.glitch_filter", c.Power.GlitchFilter, 500*time.Millisecond, 5*time.Minute)
+	for field, argv := range map[string][]string{"power.poweroff_command": c.Power.PowerOff, "power.reboot_command": c.Power.Reboot} {
+		for _, a := range argv {
+			if a == "" || strings.ContainsRune(a, 0) {
+				v.add(field, "empty or NUL argument; use [] to disable it")
+				break
+			}
 		}
 	}
 
