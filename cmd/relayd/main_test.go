@@ -32,13 +32,13 @@ func TestRun_Commands(t *testing.T) {
 	example := filepath.Join("..", "..", "systemd", "relay.example.toml")
 
 	tests := []struct {
-		name       string
-		args       []string
-		wantCode   int
-		wantOut    []string // substrings of stdout
-		wantErr    []string // substrings of stderr
-		wantNoOut  bool
-		wantOutEq  string
+		name      string
+		args      []string
+		wantCode  int
+		wantOut   []string // substrings of stdout
+		wantErr   []string // substrings of stderr
+		wantNoOut bool
+		wantOutEq string
 	}{
 		{name: "version", args: []string{"version"}, wantCode: exitOK, wantOut: []string{"relayd "}},
 		{name: "--version", args: []string{"--version"}, wantCode: exitOK, wantOut: []string{"relayd "}},
@@ -48,7 +48,7 @@ func TestRun_Commands(t *testing.T) {
 		{name: "help", args: []string{"help"}, wantCode: exitOK, wantOut: []string{"usage: relayd", "check-config"}},
 		{name: "check-config example", args: []string{"check-config", "--config", example}, wantCode: exitOK, wantOutEq: "ok\n"},
 		{name: "check-config broken", args: []string{"check-config", "--config", broken}, wantCode: exitFailure,
-			wantErr: []string{"shop.bogus", "unknown key", "line 3", "shop.name", "line 2", "signal.account", "policy.concurrency", "line 5"},
+			wantErr:   []string{"shop.bogus", "unknown key", "line 3", "shop.name", "line 2", "signal.account", "policy.concurrency", "line 5"},
 			wantNoOut: true},
 		{name: "check-config not TOML", args: []string{"check-config", "--config", notTOML}, wantCode: exitFailure,
 			wantErr: []string{notTOML}, wantNoOut: true},
