@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shopkit/relay/relay/redact"
 	"log/slog"
 	"os"
 	"strconv"
@@ -252,16 +253,16 @@ func (m *Modem) SendSMS(ctx context.Context, to, text string) (refs []int, err e
 			}
 		}
 		m.update(func(h *Health) { h.SendErrors++ })
-		m.log.Warn("modem: send failed", "to", MaskNumber(to), "part", i+1, "parts", len(pdus), "err", err)
+		m.log.Warn("modem: send failed", "to", redact.Number(to), "part", i+1, "parts", len(pdus), "err", err)
 		if errors.Is(err, ErrTimeout) || errors.Is(err, ErrPortGone) {
 			select {
 			case m.trouble <- err:
 			default:
 			}
 		}
-		return refs, fmt.Errorf("send part %d of %d to %s: %w", i+1, len(pdus), MaskNumber(to), err)
+		return refs, fmt.Errorf("send part %d of %d to %s: %w", i+1, len(pdus), redact.Number(to), err)
 	}
-	m.log.Info("modem: sms sent", "to", MaskNumber(to), "parts", len(pdus), "refs", refs)
+	m.log.Info("modem: sms sent", "to", redact.Number(to), "parts", len(pdus), "refs", refs)
 	return refs, nil
 }
 

@@ -317,17 +317,3 @@ func TestParse_SplitFields(t *testing.T) {
 		}
 	}
 }
-
-func TestMaskNumber(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"+4915112345678", "+49*********78"},
-		{"015112345678", "**********78"},
-		{"12345", "*****"},
-		{"Signal", "****al"},
-	}
-	for _, tt := range tests {
-		if got := MaskNumber(tt.in); got != tt.want {
-			t.Errorf("MaskNumber(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/shopkit/relay/relay/redact"
 	"github.com/warthog618/sms"
 	"github.com/warthog618/sms/encoding/pdumode"
 	"github.com/warthog618/sms/encoding/tpdu"
@@ -42,7 +43,7 @@ func (e *encoder) EncodeSubmit(to, text string, report bool) ([]submitPDU, error
 	}
 	num := strings.TrimPrefix(to, "+")
 	if num == "" || len(num) > 20 || strings.Trim(num, "0123456789") != "" {
-		return nil, fmt.Errorf("%w: recipient %q is not a phone number", ErrInvalidInput, MaskNumber(to))
+		return nil, fmt.Errorf("%w: recipient %q is not a phone number", ErrInvalidInput, redact.Number(to))
 	}
 	t, err := tpdu.NewSubmit()
 	if err != nil {
@@ -228,16 +229,4 @@ func smsID(m SMS) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%s", m.From, m.At.Unix(), m.Parts, m.Text)
 	return hex.EncodeToString(h.Sum(nil)[:12])
-}
-
-// MaskNumber keeps the country code and the last two digits: +4915112345678 → +49*********78.
-func MaskNumber(n string) string {
-	if len(n) <= 5 {
-		return strings.Repeat("*", len(n))
-	}
-	head := 0
-	if strings.HasPrefix(n, "+") {
-		head = 3
-	}
-	return n[:head] + strings.Repeat("*", len(n)-head-2) + n[len(n)-2:]
 }

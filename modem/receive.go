@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"github.com/shopkit/relay/relay/redact"
 	"github.com/warthog618/sms/encoding/tpdu"
 )
 
@@ -48,7 +49,7 @@ func (m *Modem) drain(ctx context.Context) error {
 	}
 	for _, ps := range m.rx.expired(m.cfg.Now()) {
 		m.log.Warn("modem: multipart SMS incomplete at timeout; handing over what arrived",
-			"from", MaskNumber(ps[0].T.OA.Number()), "parts", len(ps))
+			"from", redact.Number(ps[0].T.OA.Number()), "parts", len(ps))
 		if err := m.take(ctx, ps, true); err != nil {
 			return err
 		}
@@ -114,7 +115,7 @@ func (m *Modem) report(t *tpdu.TPDU) {
 	if err != nil {
 		return
 	}
-	m.log.Info("modem: delivery report", "ref", r.Ref, "to", MaskNumber(r.To), "status", r.Status, "delivered", r.Delivered)
+	m.log.Info("modem: delivery report", "ref", r.Ref, "to", redact.Number(r.To), "status", r.Status, "delivered", r.Delivered)
 	if m.cfg.OnReport != nil {
 		m.cfg.OnReport(r)
 	}
@@ -137,19 +138,19 @@ func (m *Modem) take(ctx context.Context, parts []part, incomplete bool) error {
 	if at, dup := m.seen[msg.ID]; dup && m.cfg.Now().Sub(at) < m.cfg.DedupWindow {
 		m.update(func(h *Health) { h.Duplicates++ })
 		m.log.Info("modem: sms read again after recovery; deleting without a second hand-over",
-			"from", MaskNumber(msg.From), "id", msg.ID)
+			"from", redact.Number(msg.From), "id", msg.ID)
 		return m.deleteParts(ctx, parts)
 	}
 	if m.cfg.OnSMS == nil {
 		return nil
 	}
 	if err := m.cfg.OnSMS(ctx, msg); err != nil {
-		m.log.Warn("modem: sms hand-over failed; kept on the modem", "from", MaskNumber(msg.From), "err", err)
+		m.log.Warn("modem: sms hand-over failed; kept on the modem", "from", redact.Number(msg.From), "err", err)
 		return nil
 	}
 	m.seen[msg.ID] = m.cfg.Now()
 	m.update(func(h *Health) { h.Received++ })
-	m.log.Info("modem: sms received", "from", MaskNumber(msg.From), "parts", msg.Parts, "id", msg.ID)
+	m.log.Info("modem: sms received", "from", redact.Number(msg.From), "parts", msg.Parts, "id", msg.ID)
 	return m.deleteParts(ctx, parts)
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shopkit/relay/relay/redact"
 	"golang.org/x/time/rate"
 )
 
@@ -205,7 +206,7 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 				Error: &EventError{Code: "unknown_outcome", Detail: "relay stopped while the send was in flight; at_most_once: not resent"}})
 			return
 		}
-		d.log.Info("resending after an unknown outcome", "id", j.ID, "to", MaskNumber(j.To))
+		d.log.Info("resending after an unknown outcome", "id", j.ID, "to", redact.Number(j.To))
 	}
 	if !s.System {
 		ok, code, err := d.consent.Allow(ctx, j.To, j.Kind, j.Consent)
@@ -365,7 +366,7 @@ func (d *Dispatcher) retry(ctx context.Context, s Stored, after time.Duration, c
 	}
 	d.emit(ctx, s, Event{Event: EventRetrying, Attempt: s.Attempts + 1, Channel: d.channelFor(s), NextAttemptAt: tsp(at),
 		Error: &EventError{Code: code, Detail: detail}}, "")
-	d.log.Info("retrying", "id", s.Job.ID, "to", MaskNumber(s.Job.To), "code", code, "in", after.Round(time.Millisecond))
+	d.log.Info("retrying", "id", s.Job.ID, "to", redact.Number(s.Job.To), "code", code, "in", after.Round(time.Millisecond))
 }
 
 // defer_ waits without counting an attempt (quiet hours, captcha pause).

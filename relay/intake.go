@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shopkit/relay/relay/redact"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -176,7 +177,7 @@ func (in *Intake) HandleConsent(ctx context.Context, payload []byte) error {
 	}
 	ch, err := in.consent.Apply(ctx, r)
 	if err != nil {
-		return fmt.Errorf("applying consent for %s: %w", MaskNumber(r.To), err)
+		return fmt.Errorf("applying consent for %s: %w", redact.Number(r.To), err)
 	}
 	if ch.Reply != "" {
 		if err := in.System(ctx, r.To, ch.Reply, ""); err != nil {
@@ -204,7 +205,7 @@ func (in *Intake) System(ctx context.Context, to, text string, via Channel) erro
 		j.Fallback = FallbackSMS
 	}
 	if _, err := in.outbox.Submit(ctx, Stored{Job: j, Body: text, Mobile: num.Mobile, Via: via, System: true})(); err != nil {
-		return fmt.Errorf("queueing a reply to %s: %w", MaskNumber(to), err)
+		return fmt.Errorf("queueing a reply to %s: %w", redact.Number(to), err)
 	}
 	in.accepted()
 	return nil

@@ -140,18 +140,6 @@ func TestParseNumber(t *testing.T) {
 	}
 }
 
-func TestMaskNumber(t *testing.T) {
-	for in, want := range map[string]string{
-		"+4915112345678": "+49*********78",
-		"+16502530000":   "+1********00",
-		"+123":           "+***",
-	} {
-		if got := MaskNumber(in); got != want {
-			t.Errorf("MaskNumber(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestDecodeConsentRecord(t *testing.T) {
 	r, err := DecodeConsentRecord([]byte(`{"to":"+4915112345678","consent":"request","source":"shop","lang":"de"}`), now0)
 	if err != nil || r.Consent != "request" || !r.At.Equal(now0) || r.Lang != "de" {

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"errors"
-	"strconv"
 	"strings"
 
 	"github.com/nyaruka/phonenumbers"
@@ -47,21 +46,4 @@ func ParseNumber(s string) (Number, error) {
 		n.Mobile = true
 	}
 	return n, nil
-}
-
-// MaskNumber hides a phone number for logs: the country code and the last two digits stay, so
-// staff can tell numbers apart without the log holding customers' numbers. The journal keeps
-// them whole.
-func MaskNumber(e164 string) string {
-	if len(e164) < 6 {
-		return "+***"
-	}
-	cc := 3 // "+" and two digits when the number does not parse
-	if pn, err := phonenumbers.Parse(e164, "ZZ"); err == nil {
-		cc = 1 + len(strconv.Itoa(int(pn.GetCountryCode())))
-	}
-	if cc > len(e164)-3 {
-		cc = 1
-	}
-	return e164[:cc] + strings.Repeat("*", len(e164)-cc-2) + e164[len(e164)-2:]
 }

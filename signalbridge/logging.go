@@ -3,6 +3,7 @@ package signalbridge
 import (
 	"context"
 	"fmt"
+	"github.com/shopkit/relay/relay/redact"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -21,29 +22,8 @@ func init() {
 	}
 }
 
-// MaskNumber masks an E.164 number for logs: the country code and the last two digits stay
-// ("+4915112345678" → "+49*********78"). Anything else is returned unchanged.
-func MaskNumber(n string) string {
-	if !phoneRE.MatchString(n) || phoneRE.FindString(n) != n {
-		return n
-	}
-	digits := n[1:]
-	cc := 3
-	switch {
-	case digits[0] == '1' || digits[0] == '7':
-		cc = 1
-	case cc2[digits[:2]]:
-		cc = 2
-	}
-	keep := len(digits) - 2
-	if keep < cc {
-		return n
-	}
-	return "+" + digits[:cc] + strings.Repeat("*", keep-cc) + digits[keep:]
-}
-
 // maskNumbers masks every E.164 number inside a log line.
-func maskNumbers(s string) string { return phoneRE.ReplaceAllStringFunc(s, MaskNumber) }
+func maskNumbers(s string) string { return phoneRE.ReplaceAllStringFunc(s, redact.Number) }
 
 // lineLimiter logs a child's stderr: numbers masked, consecutive identical lines folded into
 // "repeated N times", and at most perWindow lines per window (the rest counted and reported

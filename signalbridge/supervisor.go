@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shopkit/relay/relay/redact"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -426,7 +427,7 @@ func (s *Supervisor) onSend(rs []SendResult) {
 			s.captcha = r.ChallengeToken
 			s.mu.Unlock()
 			if first {
-				s.log.Warn("signal-cli: sending needs a solved captcha", "recipient", MaskNumber(r.Recipient))
+				s.log.Warn("signal-cli: sending needs a solved captcha", "recipient", redact.Number(r.Recipient))
 			}
 			return
 		}

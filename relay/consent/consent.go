@@ -8,13 +8,12 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
-	"github.com/nyaruka/phonenumbers"
+	"github.com/shopkit/relay/relay/redact"
 )
 
 // Store keeps one record per number. Keys are E.164 numbers ("+4915112345678"); the store is
@@ -429,7 +428,7 @@ func (p *Policy) Request(ctx context.Context, number string, at time.Time, sourc
 	if err := p.save(ctx, rec); err != nil {
 		return Action{}, err
 	}
-	p.log.Info("double opt-in requested", "to", MaskNumber(number), "lang", lang, "until", rec.Pending.Until)
+	p.log.Info("double opt-in requested", "to", redact.Number(number), "lang", lang, "until", rec.Pending.Until)
 	return Action{Reply: p.text(lang, func(r Replies) string { return r.Request }), Lang: lang, Event: EventOptInRequested}, nil
 }
 
@@ -508,7 +507,7 @@ func (p *Policy) HandleInbound(ctx context.Context, from, text string, at time.T
 		return Action{}, err
 	}
 	if act.Event != "" {
-		p.log.Info("consent changed by keyword", "to", MaskNumber(from), "keyword", kw, "event", act.Event, "lang", act.Lang)
+		p.log.Info("consent changed by keyword", "to", redact.Number(from), "keyword", kw, "event", act.Event, "lang", act.Lang)
 	}
 	return act, nil
 }
@@ -629,15 +628,15 @@ type storedRecord struct {
 func (p *Policy) load(number string) (Record, error) {
 	b, ok, err := p.cfg.Store.Get(number)
 	if err != nil {
-		return Record{Number: number}, fmt.Errorf("%w: get %s: %w", ErrStore, MaskNumber(number), err)
+		return Record{Number: number}, fmt.Errorf("%w: get %s: %w", ErrStore, redact.Number(number), err)
 	}
 	if !ok {
 		return Record{Number: number}, nil
 	}
 	var s storedRecord
 	if err := json.Unmarshal(b, &s); err != nil || s.V != 1 || s.Number != number {
-		p.log.Error("corrupt consent record", "to", MaskNumber(number), "err", err)
-		return Record{Number: number}, fmt.Errorf("%w: %s", ErrCorrupt, MaskNumber(number))
+		p.log.Error("corrupt consent record", "to", redact.Number(number), "err", err)
+		return Record{Number: number}, fmt.Errorf("%w: %s", ErrCorrupt, redact.Number(number))
 	}
 	return s.Record, nil
 }
@@ -648,22 +647,7 @@ func (p *Policy) save(ctx context.Context, rec Record) error {
 		return fmt.Errorf("%w: encode: %w", ErrStore, err)
 	}
 	if err := p.cfg.Store.Set(ctx, rec.Number, b); err != nil {
-		return fmt.Errorf("%w: set %s: %w", ErrStore, MaskNumber(rec.Number), err)
+		return fmt.Errorf("%w: set %s: %w", ErrStore, redact.Number(rec.Number), err)
 	}
 	return nil
-}
-
-// MaskNumber hides a number for logs: the country code and the last two digits stay.
-func MaskNumber(n string) string {
-	if !e164Re.MatchString(n) {
-		return "+***"
-	}
-	cc := 2
-	for l := 1; l <= 3; l++ { // country codes are prefix-free: the first known one is it
-		if c, err := strconv.Atoi(n[1 : 1+l]); err == nil && phonenumbers.GetRegionCodeForCountryCode(c) != "ZZ" {
-			cc = l
-			break
-		}
-	}
-	return n[:1+cc] + strings.Repeat("*", len(n)-3-cc) + n[len(n)-2:]
 }

@@ -449,17 +449,3 @@ func TestNew(t *testing.T) {
 		t.Errorf("default kept beside an override: %q", a.Reply)
 	}
 }
-
-func TestMaskNumber(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"+4915112345678", "+49*********78"},
-		{"+12025550123", "+1********23"},
-		{"+380501234567", "+380*******67"},
-		{"nonsense", "+***"},
-	}
-	for _, tt := range tests {
-		if got := MaskNumber(tt.in); got != tt.want {
-			t.Errorf("MaskNumber(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
-}
