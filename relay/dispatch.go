@@ -208,6 +208,11 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 		}
 		d.log.Info("resending after an unknown outcome", "id", j.ID, "to", redact.Number(j.To))
 	}
+	// The expiry sweep runs every ExpireEvery; a job whose retry came due after its expires_at
+	// must not be sent in between (rule 5: retries until the expiry, then expired).
+	if d.expiredNow(ctx, s) {
+		return
+	}
 	if !s.System {
 		ok, code, err := d.consent.Allow(ctx, j.To, j.Kind, j.Consent)
 		if err != nil {
@@ -239,6 +244,9 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 		d.retry(ctx, s, d.cfg.RetryMin, "shutting_down", err.Error())
 		return
 	}
+	if d.expiredNow(ctx, s) { // the rate limit may have kept it waiting past its expiry
+		return
+	}
 	if err := d.outbox.MarkSending(ctx, j.ID); err != nil {
 		// Without the marker a crash mid-send could not be told from "never sent": do not send.
 		d.log.Error("mark sending failed", "id", j.ID, "err", err)
@@ -250,7 +258,7 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 	switch res.Outcome {
 	case OutcomeSent:
 		d.health.Set(ComponentSignal, StateOK, "")
-		if d.sent != nil {
+		if d.sent != nil && !s.System { // the box's own replies are not the shop's jobs: no receipts events for them
 			if err := d.sent.Remember(ctx, res.Timestamp, SentRecord{ID: j.ID, To: j.To, SentAt: d.now()}); err != nil {
 				d.log.Error("remembering the send timestamp failed; receipts for it will be ignored", "id", j.ID, "err", err)
 			}
@@ -307,6 +315,16 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 		d.finish(ctx, s, Event{Event: EventFailed, Channel: ChannelSignal, Attempt: attempt,
 			Error: &EventError{Code: "signal_error", Detail: res.Detail}})
 	}
+}
+
+// expiredNow ends a leased job that is past its expires_at with an expired event.
+func (d *Dispatcher) expiredNow(ctx context.Context, s Stored) bool {
+	if s.Job.ExpiresAt.IsZero() || d.now().Before(s.Job.ExpiresAt) {
+		return false
+	}
+	d.finish(ctx, s, Event{Event: EventExpired, Attempt: s.Attempts,
+		Error: &EventError{Code: "expired", Detail: "not sent before expires_at " + s.Job.ExpiresAt.Format(time.RFC3339)}})
+	return true
 }
 
 func (d *Dispatcher) smsAllowed(s Stored) bool {
