@@ -1,0 +1,374 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shopkit/relay/signalbridge/signaltest"
+)
+
+// TestE2E_EventTypes runs one relayd against the fake signal-cli and reaches every job and
+// consent event of the contract through a real broker. Subtests use their own numbers and run
+// in parallel on the one daemon.
+func TestE2E_EventTypes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, opts{})
+	s, ctl := e.shop, e.ctl
+
+	t.Run("sent_delivered_read", func(t *testing.T) {
+		t.Parallel()
+		to := num(1, 1)
+		id := "ev-sent-1"
+		s.job(t, map[string]any{"id": id, "to": "+49 151 " + to[6:], "template": "order_shipped", "lang": "de",
+			"vars":    map[string]any{"order": 1042, "carrier": "DHL", "url": "https://t.example/1042"},
+			"consent": map[string]any{"at": "2026-01-01T00:00:00Z", "source": "checkout"}})
+		acc := s.waitEvent(t, long, id, "accepted")
+		if acc.To != to {
+			t.Errorf("accepted.to = %q, want the E.164 form %q", acc.To, to)
+		}
+		sent := s.waitEvent(t, long, id, "sent")
+		if sent.Channel != "signal" || sent.SignalTimestamp == 0 || sent.Attempt != 1 {
+			t.Errorf("sent = %+v, want channel signal, a signal_timestamp, attempt 1", sent)
+		}
+		var mine []signaltest.Sent
+		for _, x := range ctl.sent(t) {
+			if x.Recipient == to {
+				mine = append(mine, x)
+			}
+		}
+		if len(mine) != 1 || mine[0].Timestamp != sent.SignalTimestamp {
+			t.Fatalf("fake sends to %s = %+v, want one with timestamp %d", to, mine, sent.SignalTimestamp)
+		}
+		if !strings.Contains(mine[0].Text, "1042") || !strings.Contains(mine[0].Text, shopName) {
+			t.Errorf("sent text %q: want the order number and the shop's name", mine[0].Text)
+		}
+		// The fake sends a delivery receipt 300 ms after a send; a read receipt is injected.
+		s.waitEvent(t, long, id, "delivered")
+		ctl.must(t, signaltest.ControlCommand{Op: "receipt", Account: shopAccount, Number: to, Kind: "read",
+			Timestamps: []int64{sent.SignalTimestamp}})
+		read := s.waitEvent(t, long, id, "read")
+		if read.SignalTimestamp != sent.SignalTimestamp {
+			t.Errorf("read.signal_timestamp = %d, want %d", read.SignalTimestamp, sent.SignalTimestamp)
+		}
+		// Order of the job's events: accepted, sent, delivered, read; one terminal.
+		var kinds []string
+		for _, ev := range s.eventsFor(id) {
+			kinds = append(kinds, ev.Event)
+		}
+		if got, want := strings.Join(kinds, ","), "accepted,sent,delivered,read"; got != want {
+			t.Errorf("events of %s = %s, want %s", id, got, want)
+		}
+	})
+
+	t.Run("duplicate", func(t *testing.T) {
+		t.Parallel()
+		to := num(1, 2)
+		j := textJob("ev-dup-1", to)
+		s.job(t, j)
+		s.waitEvent(t, long, "ev-dup-1", "sent")
+		s.job(t, j)
+		s.job(t, textJob("ev-dup-1", num(1, 3))) // same id, another number: still a duplicate
+		s.wait(t, long, "two duplicate events", func(ms []message) bool {
+			n := 0
+			for _, m := range ms {
+				if m.ev.ID == "ev-dup-1" && m.ev.Event == "duplicate" {
+					n++
+				}
+			}
+			return n == 2
+		})
+		n := 0
+		for _, x := range ctl.sent(t) {
+			if jobOf(x) == "ev-dup-1" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("ev-dup-1 sent %d times, want 1", n)
+		}
+	})
+
+	t.Run("rejected", func(t *testing.T) {
+		t.Parallel()
+		to := num(1, 4)
+		big := strings.Repeat("x", 70<<10)
+		cases := []struct {
+			id, payload, code, field string
+		}{
+			{"rj-type", `{"id":"rj-type","to":4915112345678,"text":"hi"}`, "wrong_type", "to"},
+			{"rj-num", `{"id":"rj-num","to":"+49 12","text":"hi"}`, "invalid_number", "to"},
+			{"rj-num2", `{"id":"rj-num2","to":"015112345678","text":"hi"}`, "invalid_number", "to"},
+			{"rj-tpl", `{"id":"rj-tpl","to":"` + to + `","template":"no_such_template","vars":{}}`, "unknown_template", "template"},
+			{"rj-var", `{"id":"rj-var","to":"` + to + `","template":"order_shipped","vars":{"order":"1","carrier":"DHL"}}`, "missing_variable", "vars.url"},
+			{"rj-extra", `{"id":"rj-extra","to":"` + to + `","template":"order_shipped","vars":{"order":"1","carrier":"DHL","url":"u","x":"y"}}`, "unexpected_variable", "vars.x"},
+			{"rj-ctl", `{"id":"rj-ctl","to":"` + to + `","text":"hi\u0007there"}`, "control_character", "text"},
+			{"rj-ctl2", `{"id":"rj-ctl2","to":"` + to + `","text":"a\u202e\u2028b"}`, "control_character", "text"},
+			{"rj-both", `{"id":"rj-both","to":"` + to + `","text":"hi","template":"order_shipped"}`, "conflict", "text"},
+			{"rj-none", `{"id":"rj-none","to":"` + to + `"}`, "required", "template"},
+			{"rj-kind", `{"id":"rj-kind","to":"` + to + `","text":"hi","kind":"spam"}`, "invalid", "kind"},
+			{"rj-exp", `{"id":"rj-exp","to":"` + to + `","text":"hi","expires_at":"2001-01-01T00:00:00Z"}`, "already_expired", "expires_at"},
+			{"rj-long", `{"id":"rj-long","to":"` + to + `","text":"` + strings.Repeat("y", 4001) + `"}`, "too_long", "text"},
+			{"rj-vars", `{"id":"rj-vars","to":"` + to + `","template":"order_shipped","vars":{"order":{"n":1},"carrier":"DHL","url":"u"}}`, "wrong_type", "vars.order"},
+		}
+		for _, c := range cases {
+			s.publish(t, "jobs", []byte(c.payload)) // PUBACKed: a poison message must not loop
+		}
+		// Payloads without a readable id: logged and counted, no event, still acknowledged.
+		for _, p := range []string{`not json at all`, `{"id":"rj-huge","to":"` + to + `","text":"` + big + `"}`,
+			`["an","array"]`, `{"to":"` + to + `","text":"no id"}`, `{"id":"bad id with spaces","to":"` + to + `","text":"x"}`,
+			"\xff\xfe{}", `{"id":"rj-trail","to":"` + to + `","text":"x"} {}`} {
+			s.publish(t, "jobs", []byte(p))
+		}
+		// A good job after all of them: events are in order, so once it is accepted every
+		// rejection above has been answered.
+		s.job(t, textJob("rj-after", to))
+		s.waitEvent(t, long, "rj-after", "sent")
+		for _, c := range cases {
+			evs := s.eventsFor(c.id)
+			if len(evs) != 1 || evs[0].Event != "rejected" {
+				t.Errorf("%s: events %+v, want one rejected", c.id, evs)
+				continue
+			}
+			if evs[0].code() != c.code || evs[0].Error.Field != c.field {
+				t.Errorf("%s: rejected with %s/%s (%s), want %s/%s", c.id, evs[0].code(), evs[0].Error.Field, evs[0].Error.Detail, c.code, c.field)
+			}
+		}
+		for _, id := range []string{"rj-huge", "rj-trail"} {
+			if evs := s.eventsFor(id); len(evs) != 0 {
+				t.Errorf("%s: events %+v, want none (no id is read from a payload that is not one JSON object within 64 KiB)", id, evs)
+			}
+		}
+		for _, x := range ctl.sent(t) {
+			if x.Recipient == to && jobOf(x) != "rj-after" {
+				t.Errorf("a rejected job was sent: %+v", x)
+			}
+		}
+	})
+
+	t.Run("suppressed_no_consent", func(t *testing.T) {
+		t.Parallel()
+		to := num(1, 5)
+		s.job(t, textJob("ev-nocons", to, "consent", nil))
+		ev := s.waitEvent(t, long, "ev-nocons", "suppressed")
+		if ev.code() != "no_consent" {
+			t.Errorf("suppressed code = %q, want no_consent", ev.code())
+		}
+		s.job(t, textJob("ev-mkt", to, "kind", "marketing"))
+		if ev := s.waitEvent(t, long, "ev-mkt", "suppressed"); ev.code() == "" {
+			t.Errorf("marketing without opt-in suppressed without a code: %+v", ev)
+		}
+		for _, x := range ctl.sent(t) {
+			if x.Recipient == to {
+				t.Errorf("sent to a number without consent: %+v", x)
+			}
+		}
+	})
+
+	t.Run("suppressed_after_STOP", func(t *testing.T) {
+		t.Parallel()
+		to := num(1, 6)
+		s.job(t, textJob("ev-stop-1", to))
+		s.waitEvent(t, long, "ev-stop-1", "sent")
+		mark := s.mark()
+		ctl.text(t, to, "  Stopp! ")
+		ev := s.waitConsentEvent(t, long, mark, to, "opted_out")
+		if ev.Source != "keyword" {
+			t.Errorf("opted_out source = %q, want keyword", ev.Source)
+		}
+		s.job(t, textJob("ev-stop-2", to)) // has a consent proof: still refused
+		if ev := s.waitEvent(t, long, "ev-stop-2", "suppressed"); ev.code() != "opted_out" {
+			t.Errorf("suppressed code = %q, want opted_out", ev.code())
+		}
+		// A consent record from the shop cannot lift the customer's STOP.
+		s.consent(t, to, "opt_in")
+		s.job(t, textJob("ev-stop-3", to))
+		s.waitEvent(t, long, "ev-stop-3", "suppressed")
+		var mine []signaltest.Sent
+		waitCond(t, long, "the opt-out confirmation", func() bool {
+			mine = mine[:0]
+			for _, x := range ctl.sent(t) {
+				if x.Recipient == to {
+					mine = append(mine, x)
+				}
+			}
+			return len(mine) >= 2
+		})
+		if len(mine) != 2 || jobOf(mine[0]) != "ev-stop-1" || !strings.Contains(mine[1].Text, shopName) {
+			t.Fatalf("sends to %s = %+v, want the first job, then only the opt-out confirmation naming the shop", to, mine)
+		}
+		// Receipts for the box's own reply are not the shop's business: a read receipt naming the
+		// confirmation first and the job second must yield events for the job only.
+		ctl.must(t, signaltest.ControlCommand{Op: "receipt", Account: shopAccount, Number: to, Kind: "read",
+			Timestamps: []int64{mine[1].Timestamp, mine[0].Timestamp}})
+		s.waitEvent(t, long, "ev-stop-1", "read")
+		for _, ev := range s.events() {
+			if ev.To == to && strings.HasPrefix(ev.ID, "relay-") {
+				t.Errorf("event for the box's own reply published: %+v", ev)
+			}
+		}
+	})
+
+	t.Run("deferred_not_before", func(t *testing.T) {
+		t.Parallel()
+		to := num(1, 7)
+		nb := time.Now().Add(2 * time.Second).UTC()
+		s.job(t, textJob("ev-nb", to, "not_before", nb.Format(time.RFC3339Nano)))
+		d := s.waitEvent(t, long, "ev-nb", "deferred")
+		if d.code() != "scheduled" || d.NextAttemptAt == "" {
+			t.Errorf("deferred = %+v, want code scheduled and next_attempt_at", d)
+		}
+		sent := s.waitEvent(t, long, "ev-nb", "sent")
+		if sent.at().Before(nb) {
+			t.Errorf("sent at %s, before not_before %s", sent.At, nb.Format(time.RFC3339Nano))
+		}
+	})
+
+	t.Run("retrying_then_sent", func(t *testing.T) {
+		t.Parallel()
+		to := num(1, 8)
+		ctl.outcome(t, to, signaltest.NetworkFailure, "")
+		s.job(t, textJob("ev-retry", to))
+		r := s.waitEvent(t, long, "ev-retry", "retrying")
+		if r.code() == "" || r.NextAttemptAt == "" {
+			t.Errorf("retrying = %+v, want an error code and next_attempt_at", r)
+		}
+		ctl.outcome(t, to, signaltest.Success, "")
+		sent := s.waitEvent(t, long, "ev-retry", "sent")
+		if sent.Attempt < 2 {
+			t.Errorf("sent.attempt = %d, want >= 2 after a retry", sent.Attempt)
+		}
+	})
+
+	t.Run("failed_not_on_signal", func(t *testing.T) {
+		t.Parallel()
+		to := num(1, 9)
+		ctl.outcome(t, to, signaltest.UnregisteredFailure, "")
+		s.job(t, textJob("ev-fail", to, "fallback", "none"))
+		f := s.waitEvent(t, long, "ev-fail", "failed")
+		if f.code() != "not_on_signal" {
+			t.Errorf("failed code = %q, want not_on_signal", f.code())
+		}
+	})
+
+	t.Run("expired", func(t *testing.T) {
+		t.Parallel()
+		to := num(1, 10)
+		ctl.outcome(t, to, signaltest.NetworkFailure, "")
+		exp := time.Now().Add(3 * time.Second).UTC()
+		s.job(t, textJob("ev-exp", to, "expires_at", exp.Format(time.RFC3339Nano)))
+		// Let it fail until its next attempt is due after its expiry, then let Signal work: the
+		// job must end expired, not be sent late.
+		s.wait(t, long, "a retry due after expires_at", func(ms []message) bool {
+			for _, m := range ms {
+				if m.ev.ID == "ev-exp" && m.ev.Event == "retrying" {
+					if next, err := time.Parse(time.RFC3339Nano, m.ev.NextAttemptAt); err == nil && next.After(exp) {
+						return true
+					}
+				}
+			}
+			return false
+		})
+		ctl.outcome(t, to, signaltest.Success, "")
+		s.wait(t, 45*time.Second, "a terminal event of ev-exp", func(ms []message) bool {
+			for _, m := range ms {
+				if m.ev.ID == "ev-exp" && terminal(m.ev.Event) {
+					return true
+				}
+			}
+			return false
+		})
+		tm := terminals(s.eventsFor("ev-exp"))["ev-exp"]
+		if len(tm) != 1 || tm[0] != "expired" {
+			t.Errorf("terminal events of ev-exp = %v, want [expired] (a job past expires_at must not be sent)", tm)
+		}
+		for _, x := range successes(ctl.sent(t)) {
+			if jobOf(x) == "ev-exp" {
+				t.Errorf("ev-exp was sent at %d, after its expires_at %s", x.Timestamp, exp.Format(time.RFC3339Nano))
+			}
+		}
+	})
+
+	t.Run("consent_events_and_double_opt_in", func(t *testing.T) {
+		t.Parallel()
+		a, b := num(1, 11), num(1, 12)
+		mark := s.mark()
+		s.consent(t, a, "opt_in")
+		if ev := s.waitConsentEvent(t, long, mark, a, "opted_in"); ev.Source != "e2e" {
+			t.Errorf("opted_in source = %q, want e2e", ev.Source)
+		}
+		s.consent(t, a, "opt_out")
+		s.waitConsentEvent(t, long, mark, a, "opted_out")
+		s.job(t, textJob("ev-cons-a", a))
+		if ev := s.waitEvent(t, long, "ev-cons-a", "suppressed"); ev.code() != "opted_out" {
+			t.Errorf("after opt_out: suppressed code %q, want opted_out", ev.code())
+		}
+
+		s.consent(t, b, "request")
+		s.waitConsentEvent(t, long, mark, b, "optin_requested")
+		waitCond(t, long, "the opt-in question to be sent", func() bool {
+			for _, x := range ctl.sent(t) {
+				if x.Recipient == b {
+					return true
+				}
+			}
+			return false
+		})
+		s.job(t, textJob("ev-cons-mkt0", b, "kind", "marketing", "consent", nil))
+		s.waitEvent(t, long, "ev-cons-mkt0", "suppressed")
+		ctl.text(t, b, "yes")
+		if ev := s.waitConsentEvent(t, long, mark, b, "opted_in"); ev.Source != "keyword" {
+			t.Errorf("opted_in after YES: source %q, want keyword", ev.Source)
+		}
+		s.job(t, textJob("ev-cons-mkt", b, "kind", "marketing", "consent", nil))
+		s.waitEvent(t, long, "ev-cons-mkt", "sent")
+	})
+
+	t.Run("inbound", func(t *testing.T) {
+		t.Parallel()
+		from := num(1, 13)
+		ts := ctl.text(t, from, "Where is my parcel? Order 1042")
+		ms := s.wait(t, long, "the inbound message", func(ms []message) bool {
+			for _, m := range ms {
+				if m.topic == prefix+"/inbound" && strings.Contains(string(m.payload), "parcel") {
+					return true
+				}
+			}
+			return false
+		})
+		for _, m := range ms {
+			if m.topic != prefix+"/inbound" {
+				continue
+			}
+			var in struct {
+				From, Text, Channel string
+				At                  string `json:"at"`
+				SignalTimestamp     int64  `json:"signal_timestamp"`
+			}
+			if err := json.Unmarshal(m.payload, &in); err != nil {
+				t.Fatal(err)
+			}
+			if in.From != from || in.Text != "Where is my parcel? Order 1042" || in.Channel != "signal" || in.SignalTimestamp != ts || in.At == "" {
+				t.Errorf("inbound = %s, want from %s, the text, channel signal, signal_timestamp %d", m.payload, from, ts)
+			}
+		}
+		for _, x := range ctl.sent(t) {
+			if x.Recipient == from {
+				t.Errorf("an ordinary message was answered: %+v", x)
+			}
+		}
+	})
+
+	t.Run("status", func(t *testing.T) {
+		t.Parallel()
+		st := s.waitStatus(t, 0, long, "online")
+		sig, _ := st["signal"].(map[string]any)
+		if sig["state"] != "up" || sig["account"] != shopAccount || st["version"] == "" {
+			t.Errorf("status = %v, want signal up for %s and a version", st, shopAccount)
+		}
+	})
+}
+
+var _ = fmt.Sprint
