@@ -372,3 +372,108 @@ func TestE2E_EventTypes(t *testing.T) {
 }
 
 var _ = fmt.Sprint
+
+// TestE2E_QuietHours: with quiet hours covering now, a normal job is deferred (quiet_hours) and
+// a high-priority one passes (quiet_hours_high_passes defaults to true).
+func TestE2E_QuietHours(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC()
+	qh := now.Add(-time.Hour).Format("15:04") + "-" + now.Add(time.Hour).Format("15:04")
+	e := newEnv(t, opts{quietHours: qh})
+	s := e.shop
+	s.job(t, textJob("qh-normal", num(2, 1)))
+	d := s.waitEvent(t, long, "qh-normal", "deferred")
+	if d.code() != "quiet_hours" {
+		t.Errorf("deferred code = %q, want quiet_hours", d.code())
+	}
+	if next, err := time.Parse(time.RFC3339Nano, d.NextAttemptAt); err != nil || next.Before(now.Add(50*time.Minute)) {
+		t.Errorf("deferred next_attempt_at = %q, want the end of the quiet hours (about %s)", d.NextAttemptAt, now.Add(time.Hour).Format("15:04"))
+	}
+	s.job(t, textJob("qh-high", num(2, 2), "priority", "high"))
+	s.waitEvent(t, long, "qh-high", "sent")
+	for _, x := range e.ctl.sent(t) {
+		if jobOf(x) == "qh-normal" {
+			t.Errorf("a normal job was sent during quiet hours: %+v", x)
+		}
+	}
+	if tm := terminals(s.eventsFor("qh-normal")); len(tm) != 0 {
+		t.Errorf("qh-normal ended %v during quiet hours, want it waiting", tm)
+	}
+}
+
+// TestE2E_Unknown: the fake closes the connection as soon as a send request arrives (the request
+// was written, no answer will come). at_most_once ends unknown and is not resent; at_least_once
+// is sent again once signal-cli answers.
+func TestE2E_Unknown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, opts{firstFakeFlags: []string{"--fault=close-on=send"}})
+	s := e.shop
+	log := &sendLog{}
+	stop := log.watch(e.ctl)
+	defer stop()
+	s.job(t, textJob("unk-amo", num(3, 1), "delivery", "at_most_once"))
+	u := s.waitEvent(t, long, "unk-amo", "unknown")
+	if u.code() != "unknown_outcome" || u.Channel != "signal" {
+		t.Errorf("unknown = %+v, want code unknown_outcome on signal", u)
+	}
+	s.job(t, textJob("unk-alo", num(3, 2)))
+	s.waitEvent(t, long, "unk-alo", "sent")
+	stop()
+	if tm := terminals(s.eventsFor("unk-amo"))["unk-amo"]; len(tm) != 1 {
+		t.Errorf("unk-amo terminal events %v, want exactly [unknown]", tm)
+	}
+	for _, x := range successes(log.list()) {
+		if jobOf(x) == "unk-amo" {
+			t.Errorf("an at_most_once job with an unknown outcome was sent again: %+v", x)
+		}
+	}
+}
+
+// TestE2E_SMSAndCaptcha: the modem simulator carries SMS. A number not on Signal gets its job
+// by SMS (fallback sms); then a captcha challenge pauses Signal sending: status says
+// captcha_required and staff needed, jobs with fallback sms go by SMS, jobs with fallback none
+// wait (deferred).
+func TestE2E_SMSAndCaptcha(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, opts{modem: true})
+	s, ctl := e.shop, e.ctl
+
+	notOn := num(4, 1)
+	ctl.outcome(t, notOn, signaltest.UnregisteredFailure, "")
+	s.job(t, textJob("sms-1", notOn))
+	sent := s.waitEvent(t, long, "sms-1", "sent")
+	if sent.Channel != "sms" || sent.SMSParts < 1 {
+		t.Errorf("sent = %+v, want channel sms with sms_parts", sent)
+	}
+	e.modem.waitSent(t, long, "[sms-1]")
+
+	// Captcha.
+	c1, c2, c3 := num(4, 2), num(4, 3), num(4, 4)
+	ctl.outcome(t, c1, signaltest.RateLimitFailure, "e2e-challenge-token")
+	mark := s.mark()
+	s.job(t, textJob("cap-1", c1)) // fallback sms: goes by SMS after the challenge
+	if ev := s.waitEvent(t, long, "cap-1", "sent"); ev.Channel != "sms" {
+		t.Errorf("cap-1 sent on %q, want sms after the captcha challenge", ev.Channel)
+	}
+	e.modem.waitSent(t, long, "[cap-1]")
+	status := s.waitStatusMatch(t, mark, long, "signal captcha_required", func(st map[string]any) bool {
+		sig, _ := st["signal"].(map[string]any)
+		return sig["state"] == "captcha_required"
+	})
+	if status["led"] != "staff_needed" {
+		t.Errorf("status with a captcha = %v, want led staff_needed", status)
+	}
+	s.job(t, textJob("cap-2", c2, "fallback", "none"))
+	if d := s.waitEvent(t, long, "cap-2", "deferred"); d.code() != "captcha_required" {
+		t.Errorf("cap-2 deferred with %q, want captcha_required", d.code())
+	}
+	s.job(t, textJob("cap-3", c3))
+	if ev := s.waitEvent(t, long, "cap-3", "sent"); ev.Channel != "sms" {
+		t.Errorf("cap-3 (on Signal, fallback sms) sent on %q while Signal is paused, want sms", ev.Channel)
+	}
+	for _, x := range ctl.sent(t) {
+		if x.Recipient == c2 || x.Recipient == c3 {
+			t.Errorf("Signal send while paused for a captcha: %+v", x)
+		}
+	}
+}

@@ -751,6 +751,23 @@ func (s *shop) waitStatus(t *testing.T, mark int, within time.Duration, states .
 	return got
 }
 
+// waitStatusMatch waits for a status message after mark for which match holds.
+func (s *shop) waitStatusMatch(t *testing.T, mark int, within time.Duration, what string, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	var got map[string]any
+	s.wait(t, within, "status with "+what, func(ms []message) bool {
+		for _, m := range ms[min(mark, len(ms)):] {
+			var st map[string]any
+			if m.topic == prefix+"/status" && json.Unmarshal(m.payload, &st) == nil && match(st) {
+				got = st
+				return true
+			}
+		}
+		return false
+	})
+	return got
+}
+
 // terminal reports whether an event type ends a job (ARCHITECTURE: sent, failed, expired,
 // unknown, suppressed; rejected and duplicate answer a payload rather than a queued job).
 func terminal(typ string) bool {
