@@ -448,7 +448,9 @@ func (s *Store) promote(txn *badger.Txn, now time.Time) error {
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pWait}})
 	defer it.Close()
 	nowN := now.UnixNano()
-	for it.Seek(sc.wCursor); it.ValidForPrefix([]byte{pWait}); it.Next() {
+	n := 0
+	for it.Seek(sc.wCursor); it.ValidForPrefix([]byte{pWait}) && n < promoteMax; it.Next() {
+		n++
 		k := it.Item().Key()
 		due, p, seq, ok := parseWaitKey(k)
 		if ok && due > nowN {

@@ -199,8 +199,8 @@ func runPhase(phase, dir string, n, size, recipients, producers, ackers int, tri
 			return err
 		}
 		first := time.Since(t0)
-		fmt.Printf("reopen: Open %v, first Lease returned %d message(s) %v after Open began (depth %d, oldest age %v)\n",
-			openTime.Round(time.Millisecond), len(ms), first.Round(time.Millisecond), s.Depth(), s.OldestAge(time.Now()).Round(time.Second))
+		fmt.Printf("reopen: Open %v, first Lease returned %d message(s) %v after Open began (depth %d, oldest age %v), peak RSS %s\n",
+			openTime.Round(time.Millisecond), len(ms), first.Round(time.Millisecond), s.Depth(), s.OldestAge(time.Now()).Round(time.Second), peakRSS())
 	case "drain":
 		depth := s.Depth()
 		work := make(chan string, 4*ackers)
