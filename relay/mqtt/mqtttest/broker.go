@@ -38,6 +38,11 @@ type Options struct {
 	// MaxInflight is mosquitto's max_inflight_messages: QoS 1 messages sent to a client and not
 	// yet acknowledged. 0 keeps Mosquitto's default (20).
 	MaxInflight int
+	// TCPNoDelay sets Mosquitto's set_tcp_nodelay: the broker writes each packet at once instead
+	// of letting Nagle's algorithm hold a small packet until the previous one is acknowledged
+	// (with the receiver's delayed ACK, that holds a job for up to ~40 ms). false keeps
+	// Mosquitto's default (off).
+	TCPNoDelay bool
 }
 
 // Start starts a broker and stops it when the test ends.
@@ -56,6 +61,9 @@ func Start(t testing.TB, opts Options) *Broker {
 	var extra string
 	if opts.MaxInflight > 0 {
 		extra = fmt.Sprintf("max_inflight_messages %d\n", opts.MaxInflight)
+	}
+	if opts.TCPNoDelay {
+		extra += "set_tcp_nodelay true\n"
 	}
 	conf := fmt.Sprintf(`listener %d 127.0.0.1
 allow_anonymous true
