@@ -53,9 +53,9 @@ type Dispatcher struct {
 	kick chan struct{}
 
 	mu      sync.Mutex
-	paused  bool   // Signal sending paused for a captcha
-	token   string // the captcha challenge token staff must solve
-	lastErr string
+	paused  bool      // Signal sending paused for a captcha
+	token   string    // the captcha challenge token staff must solve
+	probeAt time.Time // while paused: when one job may try Signal again
 }
 
 // DispatcherDeps are the parts a Dispatcher drives.
@@ -137,6 +137,22 @@ func (d *Dispatcher) Paused() (bool, string) {
 	return d.paused, d.token
 }
 
+// signalPaused reports whether this job must not try Signal because of a captcha pause. Once
+// every CaptchaRecheck one job is let through as a probe: Signal lifts many challenges by itself
+// after a while, and a box nobody attends must find that out.
+func (d *Dispatcher) signalPaused() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.paused {
+		return false
+	}
+	if now := d.now(); !now.Before(d.probeAt) {
+		d.probeAt = now.Add(d.cfg.CaptchaRecheck)
+		return false
+	}
+	return true
+}
+
 // Run leases and sends until ctx is cancelled, then waits for the sends in flight. Cancellation
 // is how it stops; it returns nil then.
 func (d *Dispatcher) Run(ctx context.Context) error {
@@ -189,8 +205,19 @@ func (d *Dispatcher) expire(ctx context.Context, now time.Time) {
 		return
 	}
 	for _, s := range gone {
-		d.emit(ctx, s, Event{Event: EventExpired, Attempt: s.Attempts,
-			Error: &EventError{Code: "expired", Detail: "not sent before expires_at " + s.Job.ExpiresAt.Format(time.RFC3339)}}, "")
+		e := Event{Event: EventExpired, Attempt: s.Attempts,
+			Error: &EventError{Code: "expired", Detail: "not sent before expires_at " + s.Job.ExpiresAt.Format(time.RFC3339)}}
+		if s.SendStarted {
+			// relay stopped while this job's send was in flight, and the job expired before it
+			// could be looked at again (rule 6).
+			if s.Job.Delivery == AtMostOnce {
+				e = Event{Event: EventUnknown, Attempt: s.Attempts + 1,
+					Error: &EventError{Code: "unknown_outcome", Detail: "relay stopped while the send was in flight; at_most_once: not resent"}}
+			} else {
+				e.Error.Detail += "; the last send's outcome is unknown (relay stopped while it was in flight): it may have been delivered"
+			}
+		}
+		d.emit(ctx, s, e, "")
 	}
 }
 
@@ -232,7 +259,7 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 		d.sendSMS(ctx, s, attempt)
 		return
 	}
-	if paused, _ := d.Paused(); paused {
+	if d.signalPaused() {
 		if d.smsAllowed(s) {
 			d.sendSMS(ctx, s, attempt)
 			return
@@ -292,7 +319,7 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 		d.retry(ctx, s, max(res.RetryAfter, d.backoff(s.Attempts)), "rate_limited", res.Detail)
 	case OutcomeCaptcha:
 		d.mu.Lock()
-		d.paused, d.token = true, res.ChallengeToken
+		d.paused, d.token, d.probeAt = true, res.ChallengeToken, d.now().Add(d.cfg.CaptchaRecheck)
 		d.mu.Unlock()
 		d.health.Set(ComponentSignal, StateStaffNeeded, "captcha required: relayctl captcha")
 		d.log.Warn("Signal asks for a captcha: Signal sending paused until staff solve it", "token", res.ChallengeToken)

@@ -102,6 +102,10 @@ type Health struct {
 	onBattery    bool
 	shuttingDown bool
 	subs         []func(Summary)
+
+	seq       uint64     // changes so far (under mu)
+	notifyMu  sync.Mutex // serialises subscriber calls
+	delivered uint64     // seq of the last summary handed to subscribers (under notifyMu)
 }
 
 // NewHealth returns a tracker with no components (all healthy).
@@ -154,11 +158,21 @@ func (h *Health) SetShuttingDown() {
 	h.notifyLocked()
 }
 
-// notifyLocked computes the summary, releases the lock and calls the subscribers.
+// notifyLocked computes the summary, releases the lock and calls the subscribers. Calls are
+// serialised, and a summary older than one already delivered is dropped, so two reporters
+// racing cannot leave the LED or the status line on the older state.
 func (h *Health) notifyLocked() {
+	h.seq++
+	seq := h.seq
 	sum := h.summaryLocked()
 	subs := slices.Clone(h.subs)
 	h.mu.Unlock()
+	h.notifyMu.Lock()
+	defer h.notifyMu.Unlock()
+	if seq <= h.delivered {
+		return
+	}
+	h.delivered = seq
 	for _, fn := range subs {
 		fn(sum)
 	}

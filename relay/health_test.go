@@ -1,6 +1,8 @@
 package relay
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -81,5 +83,30 @@ func TestHealth_Summary(t *testing.T) {
 	}
 	if n != 6 {
 		t.Errorf("subscribers heard %d changes, want 6", n)
+	}
+}
+
+func TestHealth_ConcurrentReportsEndOnTheLatest(t *testing.T) {
+	h := NewHealth(nil)
+	var mu sync.Mutex
+	var last Summary
+	h.Subscribe(func(s Summary) { mu.Lock(); last = s; mu.Unlock() })
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := StateOK
+			if i%2 == 0 {
+				st = StateDegraded
+			}
+			h.Set(Component(fmt.Sprintf("c%d", i%5)), st, "")
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if got, want := last.Indicator, h.Summary().Indicator; got != want || len(last.Components) != len(h.Summary().Components) {
+		t.Errorf("subscriber's last summary %v/%d components, tracker says %v/%d", got, len(last.Components), want, len(h.Summary().Components))
 	}
 }

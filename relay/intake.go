@@ -20,6 +20,10 @@ var ErrIntakeStopped = errors.New("intake stopped: the box is shutting down")
 // reads customers' keywords.
 type ConsentKeeper interface {
 	Consent
+	// CheckProof validates a job's consent proof (a *FieldError names the bad field).
+	CheckProof(p ConsentProof) error
+	// Apply records a P/consent record. A *FieldError means the record is invalid: it is
+	// acknowledged and counted, never retried (a poison record must not hold a broker slot).
 	Apply(ctx context.Context, r ConsentRecord) (ConsentChange, error)
 	Inbound(ctx context.Context, from, text string, at time.Time) (KeywordAction, error)
 }
@@ -114,6 +118,18 @@ func (in *Intake) SubmitJob(ctx context.Context, payload []byte) (wait func() er
 	if err != nil {
 		return func() error { return in.reject(ctx, now, err) }
 	}
+	if j.Consent != nil {
+		if err := in.consent.CheckProof(*j.Consent); err != nil {
+			fe := &FieldError{Field: "consent", Code: CodeInvalid, Detail: err.Error()}
+			var cfe *FieldError
+			if errors.As(err, &cfe) {
+				c := *cfe
+				fe = &c
+			}
+			fe.ID = j.ID
+			return func() error { return in.reject(ctx, now, fe) }
+		}
+	}
 	body, err := in.render.Render(j)
 	if err != nil {
 		// A Renderer names the field with a *FieldError; anything else is the template's fault.
@@ -176,6 +192,12 @@ func (in *Intake) HandleConsent(ctx context.Context, payload []byte) error {
 		return nil
 	}
 	ch, err := in.consent.Apply(ctx, r)
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		in.unidentified.Add(1)
+		in.log.Warn("rejected a consent record", "to", redact.Number(r.To), "field", fe.Field, "detail", fe.Detail)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("applying consent for %s: %w", redact.Number(r.To), err)
 	}

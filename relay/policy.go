@@ -26,6 +26,20 @@ func (a consentAdapter) Allow(ctx context.Context, to string, kind Kind, proof *
 	return d.Allowed, d.Code, err
 }
 
+func (a consentAdapter) CheckProof(p ConsentProof) error {
+	return fieldError(a.p.CheckProof(consent.Proof{At: p.At, Source: p.Source, Proof: p.Proof}))
+}
+
+// fieldError turns the consent package's validation error into the pipeline's *FieldError
+// (acknowledged and reported, never retried); other errors pass unchanged.
+func fieldError(err error) error {
+	var fe *consent.FieldError
+	if errors.As(err, &fe) {
+		return &FieldError{Field: fe.Field, Code: CodeInvalid, Detail: fe.Reason}
+	}
+	return err
+}
+
 func (a consentAdapter) Apply(ctx context.Context, r ConsentRecord) (ConsentChange, error) {
 	act, err := a.p.Record(ctx, consent.Update{To: r.To, Consent: r.Consent, At: r.At, Source: r.Source, Proof: r.Proof, Lang: r.Lang})
 	switch {
@@ -34,7 +48,7 @@ func (a consentAdapter) Apply(ctx context.Context, r ConsentRecord) (ConsentChan
 		// already asked): acknowledged, and no event.
 		return ConsentChange{}, nil
 	case err != nil:
-		return ConsentChange{}, err
+		return ConsentChange{}, fieldError(err)
 	}
 	return ConsentChange{Event: EventType(act.Event), Reply: act.Reply}, nil
 }

@@ -89,20 +89,22 @@ type SentRecord struct {
 type SendOutcome int
 
 const (
-	OutcomeSent            SendOutcome = iota // delivered to Signal's servers; Timestamp set
-	OutcomeNotOnSignal                        // the number has no Signal account
-	OutcomeIdentityChanged                    // the customer's safety number changed
-	OutcomeRateLimited                        // Signal asks us to slow down; RetryAfter set
-	OutcomeCaptcha                            // Signal wants a captcha solved; ChallengeToken set
-	OutcomeTransient                          // network, signal-cli down: try again later
-	OutcomeUnknown                            // the request was written, the reply never came
-	OutcomeFailed                             // permanent failure
+	// The zero value is no outcome at all: a Signal adapter that returns an empty SendResult has
+	// not sent anything, and the dispatcher treats it as a failure, never as sent.
+	OutcomeSent            SendOutcome = iota + 1 // delivered to Signal's servers; Timestamp set
+	OutcomeNotOnSignal                            // the number has no Signal account
+	OutcomeIdentityChanged                        // the customer's safety number changed
+	OutcomeRateLimited                            // Signal asks us to slow down; RetryAfter set
+	OutcomeCaptcha                                // Signal wants a captcha solved; ChallengeToken set
+	OutcomeTransient                              // network, signal-cli down: try again later
+	OutcomeUnknown                                // the request was written, the reply never came
+	OutcomeFailed                                 // permanent failure
 )
 
-var outcomeNames = [...]string{"sent", "not_on_signal", "identity_changed", "rate_limited", "captcha_required", "transient", "unknown_outcome", "failed"}
+var outcomeNames = [...]string{"none", "sent", "not_on_signal", "identity_changed", "rate_limited", "captcha_required", "transient", "unknown_outcome", "failed"}
 
 func (o SendOutcome) String() string {
-	if int(o) < len(outcomeNames) {
+	if o >= 0 && int(o) < len(outcomeNames) {
 		return outcomeNames[o]
 	}
 	return "invalid"

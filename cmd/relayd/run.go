@@ -193,7 +193,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 
 	// Run everything. Each part stops on its own context, in the order of the shutdown steps.
 	p := &parts{log: log, health: health, intake: intake, mq: mq, closeOutbox: closeOutbox,
-		status: func() []byte { return statusPayload(cfg, health, sup, mdm, st) }, errc: make(chan error, 8)}
+		status: func() []byte { return statusPayload(cfg, health, sup, mdm, st) }, errc: make(chan error, 1)}
 	p.signal = p.start("signal-cli", sup.Run)
 	if mdm != nil {
 		p.modem = p.start("modem", mdm.Run)
@@ -202,7 +202,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	p.dispatcher = p.start("dispatcher", disp.Run)
 	p.mqtt = p.start("mqtt", mq.Run)
 	p.background = p.start("health", func(ctx context.Context) error {
-		return watchHealth(ctx, cfg, health, sup, mdm, st, mq)
+		return watchHealth(ctx, cfg, health, sup, mdm, st, mq, disp, log)
 	})
 	go func() {
 		_ = notifier.RunWatchdog(p.background.ctx, func() bool { return health.Summary().Overall != relay.ShuttingDown })
@@ -284,10 +284,14 @@ func (p *parts) start(name string, run func(context.Context) error) *part {
 	p.all = append(p.all, pt)
 	go func() {
 		defer close(pt.done)
-		if err := run(ctx); err != nil && ctx.Err() == nil {
-			p.errc <- fmt.Errorf("%s: %w", name, err)
-		} else if err != nil && errors.Is(err, power.ErrShutdown) {
-			p.errc <- err
+		err := run(ctx)
+		if err == nil || (ctx.Err() != nil && !errors.Is(err, power.ErrShutdown)) {
+			return
+		}
+		select { // the first failure stops relayd; later ones are only logged
+		case p.errc <- fmt.Errorf("%s: %w", name, err):
+		default:
+			p.log.Error("part stopped", "part", name, "err", err)
 		}
 	}()
 	return pt
@@ -438,13 +442,17 @@ func handleIncoming(ctx context.Context, in <-chan signalbridge.Event, resp *rel
 
 // watchHealth polls the supervisors' own health into the roll-up and keeps the retained status
 // current.
-func watchHealth(ctx context.Context, cfg config.Config, h *relay.Health, sup *signalbridge.Supervisor, m *modem.Modem, st *store.Store, mq *mqtt.Client) error {
+func watchHealth(ctx context.Context, cfg config.Config, h *relay.Health, sup *signalbridge.Supervisor, m *modem.Modem, st *store.Store, mq *mqtt.Client, disp *relay.Dispatcher, log *slog.Logger) error {
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	var last []byte
-	lastAt := time.Time{}
+	var lastAt, lastPrune time.Time
 	for {
 		sh := sup.Health()
+		if paused, _ := disp.Paused(); paused && sh.State == signalbridge.StateUp {
+			// The supervisor leaves captcha_required only when a challenge was solved.
+			disp.Resume()
+		}
 		switch sh.State {
 		case signalbridge.StateUp:
 			h.Set(relay.ComponentSignal, relay.StateOK, "")
@@ -468,6 +476,10 @@ func watchHealth(ctx context.Context, cfg config.Config, h *relay.Health, sup *s
 				h.Set(relay.ComponentModem, relay.StateDegraded, "modem "+string(mh.State)+": "+mh.Reason)
 			}
 		}
+		if time.Since(lastPrune) > 24*time.Hour {
+			prune(ctx, cfg, st, log)
+			lastPrune = time.Now()
+		}
 		p := statusPayload(cfg, h, sup, m, st)
 		// Publish on change of state, and at most once a minute for the queue figures.
 		if !sameState(p, last) || time.Since(lastAt) > time.Minute {
@@ -479,6 +491,22 @@ func watchHealth(ctx context.Context, cfg config.Config, h *relay.Health, sup *s
 			return nil
 		case <-tick.C:
 		}
+	}
+}
+
+// prune enforces the retention of the journal and of the sent index (receipts older than the
+// dedup window are not matched to jobs any more).
+func prune(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) {
+	now := time.Now()
+	if n, err := st.PruneJournal(now.Add(-cfg.Buffer.JournalRetention.D())); err != nil {
+		log.Error("journal retention", "err", err)
+	} else if n > 0 {
+		log.Info("journal retention", "removed", n)
+	}
+	if n, err := st.PruneSent(ctx, now.Add(-cfg.Buffer.DedupWindow.D())); err != nil {
+		log.Error("sent index retention", "err", err)
+	} else if n > 0 {
+		log.Info("sent index retention", "removed", n)
 	}
 }
 

@@ -568,6 +568,10 @@ func containsLang(langs []string, l string) bool {
 	return false
 }
 
+// CheckProof validates a job's consent proof by the same rules Allow applies, so that intake can
+// reject a bad proof (naming the field) instead of accepting a job that can never be sent.
+func (p *Policy) CheckProof(pr Proof) error { return p.checkProof(pr) }
+
 func (p *Policy) checkProof(pr Proof) error {
 	switch {
 	case pr.At.IsZero():

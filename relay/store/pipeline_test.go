@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -135,88 +136,84 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestPipeline_AcceptSendReceiptDuplicate(t *testing.T) {
-	{
-		sig := &fakeSignal{outcome: map[string][]relay.SendOutcome{}}
-		r := newRig(t, t.TempDir(), sig)
-		defer r.close(t)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- r.disp.Run(ctx) }()
+	sig := &fakeSignal{outcome: map[string][]relay.SendOutcome{}}
+	r := newRig(t, t.TempDir(), sig)
+	defer r.close(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.disp.Run(ctx) }()
 
-		for _, id := range []string{"a1", "a2", "a3"} {
-			if err := r.intake.HandleJob(ctx, job(id, alice, "")); err != nil {
-				t.Fatal(err)
-			}
-		}
-		eventually(t, "three sends", func() bool { return len(sig.sends()) >= 3 })
-		eventually(t, "three sent events", func() bool { return r.st.SpoolLen() >= 6 })
-		if err := r.intake.HandleJob(ctx, job("a1", alice, "")); err != nil {
+	for _, id := range []string{"a1", "a2", "a3"} {
+		if err := r.intake.HandleJob(ctx, job(id, alice, "")); err != nil {
 			t.Fatal(err)
 		}
-		if err := r.intake.HandleJob(ctx, []byte(`{"id":"bad","to":"+4915112345678","template":"order_shipped","vars":{"order":"1"}}`)); err != nil {
-			t.Fatal(err)
-		}
-		if got := len(sig.sends()); got != 3 {
-			t.Fatalf("sent %d messages, want 3: %v", got, sig.sends())
-		}
-		for _, s := range sig.sends() {
-			if want := alice + "|"; s[:len(want)] != want || !contains(s, "1042") || !contains(s, "Blumenladen") {
-				t.Errorf("send %q does not carry the order and the shop", s)
-			}
-		}
-		// Receipts for the second send: delivered, then read, each once.
-		if err := r.resp.HandleReceipt(ctx, relay.Receipt{From: alice, Timestamps: []int64{1763740800002}, At: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.resp.HandleReceipt(ctx, relay.Receipt{Read: true, From: alice, Timestamps: []int64{1763740800002, 99}, At: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.resp.HandleReceipt(ctx, relay.Receipt{Read: true, From: alice, Timestamps: []int64{1763740800002}, At: time.Now()}); err != nil {
-			t.Fatal(err)
-		}
-		got := r.events(t)
-		want := []string{"a1 accepted", "a2 accepted", "a3 accepted", "a1 sent", "a2 sent", "a3 sent",
-			"a1 duplicate", "bad rejected", "a2 delivered", "a2 read"}
-		if !sameEvents(got, want) {
-			t.Errorf("events\n got %v\nwant %v", got, want)
-		}
-		cancel()
-		<-done
 	}
+	eventually(t, "three sends", func() bool { return len(sig.sends()) >= 3 })
+	eventually(t, "three sent events", func() bool { return r.st.SpoolLen() >= 6 })
+	if err := r.intake.HandleJob(ctx, job("a1", alice, "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.intake.HandleJob(ctx, []byte(`{"id":"bad","to":"+4915112345678","template":"order_shipped","vars":{"order":"1"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(sig.sends()); got != 3 {
+		t.Fatalf("sent %d messages, want 3: %v", got, sig.sends())
+	}
+	for _, s := range sig.sends() {
+		if want := alice + "|"; !strings.HasPrefix(s, want) || !strings.Contains(s, "1042") || !strings.Contains(s, "Blumenladen") {
+			t.Errorf("send %q does not carry the order and the shop", s)
+		}
+	}
+	// Receipts for the second send: delivered, then read, each once.
+	if err := r.resp.HandleReceipt(ctx, relay.Receipt{From: alice, Timestamps: []int64{1763740800002}, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.resp.HandleReceipt(ctx, relay.Receipt{Read: true, From: alice, Timestamps: []int64{1763740800002, 99}, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.resp.HandleReceipt(ctx, relay.Receipt{Read: true, From: alice, Timestamps: []int64{1763740800002}, At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	got := r.events(t)
+	want := []string{"a1 accepted", "a2 accepted", "a3 accepted", "a1 sent", "a2 sent", "a3 sent",
+		"a1 duplicate", "bad rejected", "a2 delivered", "a2 read"}
+	if !sameEvents(got, want) {
+		t.Errorf("events\n got %v\nwant %v", got, want)
+	}
+	cancel()
+	<-done
 }
 
 func TestPipeline_StopKeywordSuppressesQueuedJobs(t *testing.T) {
-	{
-		sig := &fakeSignal{outcome: map[string][]relay.SendOutcome{}}
-		r := newRig(t, t.TempDir(), sig)
-		defer r.close(t)
-		ctx := context.Background()
-		if err := r.intake.HandleJob(ctx, job("b1", alice, "")); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.resp.HandleMessage(ctx, relay.Message{From: alice, Text: "Stopp!", At: time.Now(), Channel: relay.ChannelSignal}); err != nil {
-			t.Fatal(err)
-		}
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error)
-		go func() { done <- r.disp.Run(runCtx) }()
-		eventually(t, "the queued job is suppressed", func() bool {
-			o, _, ok, _ := r.b.Outcome("b1")
-			return ok && o == "suppressed"
-		})
-		eventually(t, "the confirmation is sent", func() bool { return len(sig.sends()) == 1 })
-		cancel()
-		<-done
-		sends := sig.sends()
-		// Only the opt-out confirmation reaches the customer; the queued order is suppressed.
-		if len(sends) != 1 || !contains(sends[0], "Blumenladen") {
-			t.Fatalf("sends = %v, want only the opt-out confirmation", sends)
-		}
-		got := r.events(t)
-		want := []string{"b1 accepted", alice + " opted_out", "b1 suppressed"}
-		if !sameEvents(got, want) {
-			t.Errorf("events\n got %v\nwant %v", got, want)
-		}
+	sig := &fakeSignal{outcome: map[string][]relay.SendOutcome{}}
+	r := newRig(t, t.TempDir(), sig)
+	defer r.close(t)
+	ctx := context.Background()
+	if err := r.intake.HandleJob(ctx, job("b1", alice, "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.resp.HandleMessage(ctx, relay.Message{From: alice, Text: "Stopp!", At: time.Now(), Channel: relay.ChannelSignal}); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- r.disp.Run(runCtx) }()
+	eventually(t, "the queued job is suppressed", func() bool {
+		o, _, ok, _ := r.b.Outcome("b1")
+		return ok && o == "suppressed"
+	})
+	eventually(t, "the confirmation is sent", func() bool { return len(sig.sends()) == 1 })
+	cancel()
+	<-done
+	sends := sig.sends()
+	// Only the opt-out confirmation reaches the customer; the queued order is suppressed.
+	if len(sends) != 1 || !strings.Contains(sends[0], "Blumenladen") {
+		t.Fatalf("sends = %v, want only the opt-out confirmation", sends)
+	}
+	got := r.events(t)
+	want := []string{"b1 accepted", alice + " opted_out", "b1 suppressed"}
+	if !sameEvents(got, want) {
+		t.Errorf("events\n got %v\nwant %v", got, want)
 	}
 }
 
@@ -267,17 +264,6 @@ func TestPipeline_UnknownOutcomeAfterCrash(t *testing.T) {
 			}
 		})
 	}
-}
-
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || indexOf(s, sub) >= 0) }
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 // sameEvents compares two event lists as multisets whose per-job order must agree.

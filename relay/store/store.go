@@ -235,6 +235,9 @@ func (s *Store) Update(ctx context.Context, ts int64, r relay.SentRecord) error 
 	return s.sent.Set(ctx, strconv.FormatInt(ts, 10), b)
 }
 
+// PruneJournal drops journal entries older than before.
+func (s *Store) PruneJournal(before time.Time) (int, error) { return s.b.Journal().Prune(before) }
+
 // PruneSent drops sent-index entries older than before (receipts for them are ignored then).
 func (s *Store) PruneSent(ctx context.Context, before time.Time) (int, error) {
 	var old []string
