@@ -31,6 +31,7 @@ type DispatcherConfig struct {
 	PollEvery        time.Duration // how often the outbox is asked for due jobs without a kick; default 1s
 	ExpireEvery      time.Duration // default 30s
 	CaptchaRecheck   time.Duration // how long a job waits while Signal sending is paused; default 5m
+	LeaseMargin      time.Duration // a send is cut off this long before its lease ends; default 30s
 }
 
 // Dispatcher leases due jobs from the outbox and sends them, one goroutine per job up to
@@ -83,6 +84,9 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) *Dispatcher {
 	if cfg.ExpireEvery <= 0 {
 		cfg.ExpireEvery = 30 * time.Second
 	}
+	if cfg.LeaseMargin <= 0 {
+		cfg.LeaseMargin = 30 * time.Second
+	}
 	if cfg.CaptchaRecheck <= 0 {
 		cfg.CaptchaRecheck = 5 * time.Minute
 	}
@@ -97,6 +101,9 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) *Dispatcher {
 		lim = rate.Limit(float64(cfg.RatePerMinute) / 60)
 	}
 	burst := max(cfg.RateBurst, 1)
+	if lim == rate.Inf {
+		burst = max(burst, cfg.Concurrency) // no limit: lease as many as there are free workers
+	}
 	d := &Dispatcher{
 		cfg: cfg, outbox: deps.Outbox, signal: deps.Signal, sms: deps.SMS, consent: deps.Consent,
 		events: deps.Events, journal: deps.Journal, sent: deps.Sent, health: deps.Health,
@@ -168,8 +175,24 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.expire(ctx, now)
 			nextExpire = now.Add(d.cfg.ExpireEvery)
 		}
+		wait := d.cfg.PollEvery
 		if free := d.cfg.Concurrency - inflight; free > 0 {
-			jobs, err := d.outbox.Lease(ctx, free, d.now())
+			// The rate limit is taken before leasing, not while holding a lease: a job never
+			// waits for a token with its lease running out (a lease that expires mid-send would
+			// hand the job to a second worker).
+			now := d.now()
+			n := min(free, int(d.limiter.TokensAt(now)))
+			if n == 0 {
+				r := d.limiter.ReserveN(now, 1)
+				wait = min(wait, max(r.DelayFrom(now), time.Millisecond))
+				r.CancelAt(now)
+			}
+			var jobs []Stored
+			var err error
+			if n > 0 {
+				jobs, err = d.outbox.Lease(ctx, n, now)
+				d.limiter.AllowN(now, len(jobs))
+			}
 			if err != nil && ctx.Err() == nil {
 				d.log.Error("lease failed", "err", err)
 				d.health.Set(ComponentOutbox, StateDegraded, err.Error())
@@ -184,7 +207,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 				}()
 			}
 		}
-		poll.Reset(d.cfg.PollEvery)
+		poll.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -226,6 +249,15 @@ func (d *Dispatcher) expire(ctx context.Context, now time.Time) {
 // shutdown deadline through the Signal and SMS adapters' own call deadlines).
 func (d *Dispatcher) process(ctx context.Context, s Stored) {
 	j := s.Job
+	// Calls that talk to Signal or the modem end before the lease does, with a margin for the
+	// bookkeeping after them: a send must never outlive its lease (the job would be leased and
+	// sent a second time). Bookkeeping itself (Ack, Retry, events) uses ctx.
+	callCtx := ctx
+	if !s.LeaseDeadline.IsZero() {
+		var cancel context.CancelFunc
+		callCtx, cancel = context.WithDeadline(ctx, s.LeaseDeadline.Add(-d.cfg.LeaseMargin))
+		defer cancel()
+	}
 	attempt := s.Attempts + 1
 	if s.SendStarted {
 		if j.Delivery == AtMostOnce {
@@ -256,22 +288,15 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 		}
 	}
 	if s.Via == ChannelSMS {
-		d.sendSMS(ctx, s, attempt)
+		d.sendSMS(ctx, callCtx, s, attempt)
 		return
 	}
 	if d.signalPaused() {
 		if d.smsAllowed(s) {
-			d.sendSMS(ctx, s, attempt)
+			d.sendSMS(ctx, callCtx, s, attempt)
 			return
 		}
 		d.defer_(ctx, s, d.now().Add(d.cfg.CaptchaRecheck), "captcha_required", "Signal sending is paused until staff solve a captcha (relayctl captcha)")
-		return
-	}
-	if err := d.limiter.Wait(ctx); err != nil {
-		d.retry(ctx, s, d.cfg.RetryMin, "shutting_down", err.Error())
-		return
-	}
-	if d.expiredNow(ctx, s) { // the rate limit may have kept it waiting past its expiry
 		return
 	}
 	if err := d.outbox.MarkSending(ctx, j.ID); err != nil {
@@ -281,7 +306,7 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 		d.retry(ctx, s, d.backoff(s.Attempts), "outbox_error", err.Error())
 		return
 	}
-	res := d.signal.Send(ctx, j.To, s.Body)
+	res := d.signal.Send(callCtx, j.To, s.Body)
 	switch res.Outcome {
 	case OutcomeSent:
 		d.health.Set(ComponentSignal, StateOK, "")
@@ -297,7 +322,7 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 			return
 		}
 		if d.smsAllowed(s) {
-			d.sendSMS(ctx, s, attempt)
+			d.sendSMS(ctx, callCtx, s, attempt)
 			return
 		}
 		d.finish(ctx, s, Event{Event: EventFailed, Channel: ChannelSignal, Attempt: attempt,
@@ -308,7 +333,7 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 				Error: &EventError{Code: "identity_changed", Detail: "the customer's safety number changed and trust_policy is never"}})
 			return
 		}
-		if err := d.signal.Trust(ctx, j.To); err != nil {
+		if err := d.signal.Trust(callCtx, j.To); err != nil {
 			d.retry(ctx, s, d.backoff(s.Attempts), "identity_changed", "trusting the new identity failed: "+err.Error())
 			return
 		}
@@ -324,7 +349,7 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 		d.health.Set(ComponentSignal, StateStaffNeeded, "captcha required: relayctl captcha")
 		d.log.Warn("Signal asks for a captcha: Signal sending paused until staff solve it", "token", res.ChallengeToken)
 		if d.smsAllowed(s) {
-			d.sendSMS(ctx, s, attempt)
+			d.sendSMS(ctx, callCtx, s, attempt)
 			return
 		}
 		d.defer_(ctx, s, d.now().Add(d.cfg.CaptchaRecheck), "captcha_required", "Signal sending is paused until staff solve a captcha (relayctl captcha)")
@@ -368,7 +393,7 @@ func (d *Dispatcher) channelFor(s Stored) Channel {
 	return ChannelSignal
 }
 
-func (d *Dispatcher) sendSMS(ctx context.Context, s Stored, attempt int) {
+func (d *Dispatcher) sendSMS(ctx, callCtx context.Context, s Stored, attempt int) {
 	if d.sms == nil || !s.Mobile {
 		d.finish(ctx, s, Event{Event: EventFailed, Channel: ChannelSMS, Attempt: attempt,
 			Error: &EventError{Code: "sms_unavailable", Detail: "no modem, or the number is not a mobile number"}})
@@ -378,7 +403,7 @@ func (d *Dispatcher) sendSMS(ctx context.Context, s Stored, attempt int) {
 		d.retry(ctx, s, d.backoff(s.Attempts), "outbox_error", err.Error())
 		return
 	}
-	parts, err := d.sms.SendSMS(ctx, s.Job.To, s.Body)
+	parts, err := d.sms.SendSMS(callCtx, s.Job.To, s.Body)
 	switch {
 	case err == nil:
 		d.finish(ctx, s, Event{Event: EventSent, Channel: ChannelSMS, Attempt: attempt, SMSParts: parts})

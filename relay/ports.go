@@ -21,9 +21,10 @@ type Stored struct {
 	// bypass consent and quiet hours, nothing else.
 	System bool
 
-	AcceptedAt  time.Time // filled by the outbox
-	Attempts    int       // failed attempts so far
-	SendStarted bool      // a send was started before a crash and never confirmed
+	AcceptedAt    time.Time // filled by the outbox
+	LeaseDeadline time.Time // when the outbox hands the job out again if nothing was recorded
+	Attempts      int       // failed attempts so far
+	SendStarted   bool      // a send was started before a crash and never confirmed
 }
 
 // Outbox is the durable queue. Submit enqueues a job and returns a wait that reports, once the

@@ -88,7 +88,10 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Buffer.Dir, 0o700); err != nil {
 		return fmt.Errorf("outbox directory: %w", err)
 	}
-	b, err := buffer.Open(cfg.Buffer.Dir, buffer.Options{DedupWindow: cfg.Buffer.DedupWindow.D(), EncryptionKey: key,
+	// A lease outlasts the longest call to signal-cli, plus the margin the dispatcher keeps
+	// for recording the outcome.
+	lease := max(5*time.Minute, cfg.Signal.CallTimeout.D()+time.Minute)
+	b, err := buffer.Open(cfg.Buffer.Dir, buffer.Options{DedupWindow: cfg.Buffer.DedupWindow.D(), EncryptionKey: key, LeaseTimeout: lease,
 		Logger: log.With("component", "buffer")})
 	if err != nil {
 		return fmt.Errorf("opening the outbox: %w", err)

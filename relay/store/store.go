@@ -115,7 +115,7 @@ func (s *Store) decode(ms []buffer.Message) []relay.Stored {
 			continue
 		}
 		out = append(out, relay.Stored{Job: r.Job, Body: r.Body, Mobile: r.Mobile, Via: r.Via, System: r.System,
-			AcceptedAt: m.AcceptedAt, Attempts: m.Attempts, SendStarted: m.SendStarted})
+			AcceptedAt: m.AcceptedAt, LeaseDeadline: m.LeaseDeadline, Attempts: m.Attempts, SendStarted: m.SendStarted})
 	}
 	return out
 }
