@@ -73,7 +73,7 @@ func TestStore_PutStoresFields(t *testing.T) {
 
 // Two Puts of one id committed in the same batch: one Accepted, one Duplicate.
 func TestStore_PutDuplicateWithinBatch(t *testing.T) {
-	s := openT(t, t.TempDir(), Options{CommitWindow: time.Second})
+	s := openT(t, t.TempDir(), Options{CommitWindow: 200 * time.Millisecond})
 	gate := make(chan struct{})
 	entered := make(chan struct{}, 1)
 	s.commitHook = func() error {
