@@ -18,6 +18,12 @@
 //   - Leases live in memory only, so a crash makes every lease due again.
 //     MarkSending is durable: a message whose send was started and never
 //     resolved comes back from Lease with SendStarted=true.
+//   - Expire removes messages past ExpiresAt durably and returns each once;
+//     a leased message is left to its lease (Ack/Retry/timeout) first.
+//   - Retry keeps the message at the head of its recipient's queue, so the
+//     recipient's later messages wait (per-recipient order under retries).
+//   - Ack/Retry/MarkSending name the message by id; after a lease timeout
+//     the id belongs to whoever leased it next.
 //   - Open never scans the queue: counters and cursors are in one meta
 //     record rewritten by every commit.
 //   - A database Badger cannot open (damage) is renamed to
@@ -47,7 +53,7 @@
 //	j <at> <n>                  journal entry
 //	k <ns> 0x00 <key>           key-value area
 //	p <name> 0x00 <seq>         spool item;  P <name> → spool head/next
-//	b <original key>            quarantined raw value
+//	b <original key>            "bad/": quarantined raw value
 //
 // # Cursors instead of rewinds
 //

@@ -53,6 +53,55 @@ func TestStore_Put(t *testing.T) {
 	}
 }
 
+// Large payloads overflow one Badger transaction; the writer splits the
+// batch and every Put still gets its own result.
+func TestStore_PutLargeBatchSplits(t *testing.T) {
+	s := openT(t, t.TempDir(), Options{CommitWindow: 200 * time.Millisecond})
+	gate := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	s.commitHook = func() error {
+		select {
+		case entered <- struct{}{}:
+			<-gate
+		default:
+		}
+		return nil
+	}
+	first := make(chan error, 1)
+	go func() { first <- s.KV("x").Set(ctx, "k", []byte("v")) }()
+	<-entered // the writer is busy: the Puts below queue up into one batch
+	const n = 24
+	big := make([]byte, MaxPayloadLen)
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			r, err := s.Put(ctx, Message{ID: fmt.Sprint(i), To: "A", Payload: big})
+			if err == nil && r != Accepted {
+				err = fmt.Errorf("Put %d = %v", i, r)
+			}
+			errs <- err
+		}()
+	}
+	for s.inflight.Load() < n+1 {
+		waitABit()
+	}
+	close(gate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if s.splits.Load() == 0 {
+		t.Error("no batch was split; the test did not exercise ErrTxnTooBig")
+	}
+	if s.Depth() != n || len(eachIDs(t, s)) != n {
+		t.Errorf("Depth %d, want %d", s.Depth(), n)
+	}
+}
+
 func TestStore_PutStoresFields(t *testing.T) {
 	clk := newClock()
 	s := openT(t, t.TempDir(), Options{Now: clk.Now})

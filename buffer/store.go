@@ -113,7 +113,9 @@ const (
 const (
 	MaxIDLen      = 1024
 	MaxToLen      = 256
-	MaxPayloadLen = 1 << 20
+	MaxPayloadLen = 96 << 10 // MQTT jobs are at most 64 KiB
+
+	valueThreshold = 128 << 10 // > any record; <= 15% of MemTableSize
 )
 
 // Store is the durable outbox. All methods are safe for concurrent use.
@@ -137,6 +139,7 @@ type Store struct {
 	// statistics for benchmarks/tests
 	syncs   atomic.Uint64
 	commits atomic.Uint64
+	splits  atomic.Uint64 // batches split because the transaction grew too big
 
 	// test hooks (internal tests only)
 	commitHook func() error
@@ -240,7 +243,11 @@ func (s *Store) badgerOptions() badger.Options {
 		WithNumLevelZeroTablesStall(4).
 		WithBaseTableSize(1 << 20).
 		WithBaseLevelSize(8 << 20).
-		WithValueThreshold(1 << 10).
+		// Every record stays in the LSM tree and its WAL: Badger only logs a
+		// failed value-log sync (value.go, "Error while curlf sync") but
+		// returns a failed WAL sync, and we must not acknowledge a Put whose
+		// sync failed. MaxPayloadLen keeps records below this.
+		WithValueThreshold(valueThreshold).
 		WithValueLogFileSize(16 << 20).
 		WithNumCompactors(2).
 		WithBlockCacheSize(4 << 20).

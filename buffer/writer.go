@@ -210,6 +210,7 @@ func (s *Store) commitOps(ops []*op) {
 	if batchErr != nil {
 		s.discard(b)
 		if errors.Is(batchErr, badger.ErrTxnTooBig) && len(ops) > 1 {
+			s.splits.Add(1)
 			s.commitOps(ops[:len(ops)/2])
 			s.commitOps(ops[len(ops)/2:])
 			return
