@@ -103,13 +103,18 @@ func (in *Intake) Unidentified() int64 { return in.unidentified.Load() }
 
 // HandleJob takes one P/jobs payload and waits until it is durable (or rejected).
 func (in *Intake) HandleJob(ctx context.Context, payload []byte) error {
-	return in.SubmitJob(ctx, payload)()
+	return in.SubmitJob(ctx, payload, false)()
 }
 
 // SubmitJob validates and renders a P/jobs payload and enqueues it, without waiting for the
 // disk; the returned wait reports when the job is durable (nil: acknowledge). Called in arrival
 // order, it stores jobs in arrival order.
-func (in *Intake) SubmitJob(ctx context.Context, payload []byte) (wait func() error) {
+//
+// redelivered is the broker's DUP flag: the broker is sending again a message whose
+// acknowledgement it never received (relay stored it, then the connection or relay went away
+// before the PUBACK). When such a job is already stored, it is acknowledged without a duplicate
+// event: the backend published it once.
+func (in *Intake) SubmitJob(ctx context.Context, payload []byte, redelivered bool) (wait func() error) {
 	if in.stopped.Load() {
 		return func() error { return ErrIntakeStopped }
 	}
@@ -153,6 +158,10 @@ func (in *Intake) SubmitJob(ctx context.Context, payload []byte) (wait func() er
 		dup, err := stored()
 		if err != nil {
 			return fmt.Errorf("storing job %s: %w", j.ID, err)
+		}
+		if dup && redelivered {
+			in.log.Debug("redelivered job already stored; acknowledged again", "id", j.ID)
+			return nil
 		}
 		if dup {
 			return in.events.Publish(ctx, Event{ID: j.ID, Event: EventDuplicate, At: ts(now), To: j.To,

@@ -172,7 +172,14 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	resp = relay.NewResponder(intake, keeper, st, st, st, log, nil)
 
 	mcfg := mqtt.Config{Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, TopicPrefix: cfg.MQTT.TopicPrefix,
-		Username: cfg.MQTT.Username, KeepAlive: cfg.MQTT.KeepAlive.D(), MaxReconnect: cfg.MQTT.MaxReconnectInterval.D()}
+		Username: cfg.MQTT.Username, KeepAlive: cfg.MQTT.KeepAlive.D(), MaxReconnect: cfg.MQTT.MaxReconnectInterval.D(),
+		OnStoreError: func(err error) { // rule 1: a job the outbox cannot store makes the box degraded
+			if err != nil {
+				health.Set(relay.ComponentOutbox, relay.StateDegraded, "cannot store jobs: "+err.Error())
+			} else {
+				health.Set(relay.ComponentOutbox, relay.StateOK, "")
+			}
+		}}
 	if cfg.MQTT.PasswordFile != "" {
 		pw, err := config.ReadSecret(cfg.MQTT.PasswordFile)
 		if err != nil {

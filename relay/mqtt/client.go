@@ -20,14 +20,20 @@ import (
 
 // Config is the broker connection (config [mqtt]).
 type Config struct {
-	Broker       string
-	ClientID     string
-	TopicPrefix  string
-	Username     string
-	Password     string
-	TLS          *tls.Config // nil: plain TCP unless the URL says ssl/tls
-	KeepAlive    time.Duration
-	MaxReconnect time.Duration
+	Broker      string
+	ClientID    string
+	TopicPrefix string
+	Username    string
+	Password    string
+	TLS         *tls.Config // nil: plain TCP unless the URL says ssl/tls
+	// OnStoreError, if set, hears when a received message could not be stored (err) and when
+	// messages are stored again after that (nil): the outbox's health.
+	OnStoreError func(err error)
+	// StoreFailPause is how long the client waits after a store failure before it reconnects
+	// for the redelivery; default 5s.
+	StoreFailPause time.Duration
+	KeepAlive      time.Duration
+	MaxReconnect   time.Duration
 }
 
 // Handler takes what arrives on P/jobs and P/consent.
@@ -37,7 +43,7 @@ type Config struct {
 // "durable, acknowledge". This keeps one customer's jobs in publish order while many jobs share
 // one synced write.
 type Handler interface {
-	SubmitJob(ctx context.Context, payload []byte) (wait func() error)
+	SubmitJob(ctx context.Context, payload []byte, redelivered bool) (wait func() error)
 	HandleConsent(ctx context.Context, payload []byte) error
 }
 
@@ -82,6 +88,17 @@ type Client struct {
 
 	acked   atomic.Int64
 	onState func(connected bool, reason string)
+
+	// acks carries each received message, in arrival order, to the one goroutine that waits for
+	// it to be stored and then acknowledges it: PUBACKs go out in the order the messages came
+	// (MQTT 3.1.1 §4.6), and a message that could not be stored stops nothing behind it.
+	acks      chan pendingAck
+	storeFail chan error // a message could not be stored: drop the connection (see serve)
+}
+
+type pendingAck struct {
+	m    paho.Message
+	wait func() error
 }
 
 // Topic names (contract v1).
@@ -111,6 +128,9 @@ func New(cfg Config, h Handler, spool Spool, log *slog.Logger, onState func(conn
 	if cfg.MaxReconnect <= 0 {
 		cfg.MaxReconnect = 30 * time.Second
 	}
+	if cfg.StoreFailPause <= 0 {
+		cfg.StoreFailPause = 5 * time.Second
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -118,7 +138,8 @@ func New(cfg Config, h Handler, spool Spool, log *slog.Logger, onState func(conn
 		onState = func(bool, string) {}
 	}
 	return &Client{cfg: cfg, handler: h, spool: spool, log: log.With("component", "mqtt"),
-		wake: make(chan struct{}, 1), onState: onState}
+		wake: make(chan struct{}, 1), onState: onState,
+		acks: make(chan pendingAck, 1024), storeFail: make(chan error, 1)}
 }
 
 func (c *Client) topic(t string) string { return c.cfg.TopicPrefix + "/" + t }
@@ -151,6 +172,10 @@ func (c *Client) Acked() int64 { return c.acked.Load() }
 // shutting_down), then the offline status, and disconnects cleanly.
 func (c *Client) Run(ctx context.Context) error {
 	c.ctx = ctx
+	ackStop, ackDone := make(chan struct{}), make(chan struct{})
+	go c.acker(ackStop, ackDone)
+	stopAcker := sync.OnceFunc(func() { close(ackStop); <-ackDone })
+	defer stopAcker()
 	failures := 0
 	for {
 		cl, lost, err := c.connect(ctx)
@@ -178,6 +203,7 @@ func (c *Client) Run(ctx context.Context) error {
 		err = c.serve(ctx, cl, lost)
 		c.connected.Store(false)
 		if ctx.Err() != nil {
+			stopAcker() // acknowledge what is stored while the connection is still up
 			c.shutdown(cl)
 			return nil
 		}
@@ -253,34 +279,70 @@ func backoff(failures int, maxWait time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// onMessage runs on paho's delivery goroutine (OrderMatters): it must return fast.
+// onMessage runs on paho's delivery goroutine (OrderMatters), in arrival order. A job is only
+// submitted here (validated and enqueued; the disk write is shared with other jobs); a consent
+// record is applied here, before anything that arrives after it (a marketing job right after an
+// opt_in must see the opt_in). Acknowledging is the acker's.
 func (c *Client) onMessage(_ paho.Client, m paho.Message) {
 	ctx := c.ctx
+	var wait func() error
 	switch m.Topic() {
 	case c.topic(TopicJobs):
-		wait := c.handler.SubmitJob(ctx, m.Payload())
-		go func() {
-			if err := wait(); err != nil {
-				// Not acknowledged: the broker redelivers on the next connection, and dedup by id
-				// makes that harmless.
-				c.log.Error("job not stored; not acknowledging", "err", err)
-				return
-			}
-			m.Ack()
-			c.acked.Add(1)
-		}()
+		wait = c.handler.SubmitJob(ctx, m.Payload(), m.Duplicate())
 	case c.topic(TopicConsent):
-		go func() {
-			if err := c.handler.HandleConsent(ctx, m.Payload()); err != nil {
-				c.log.Error("consent record not stored; not acknowledging", "err", err)
-				return
-			}
-			m.Ack()
-			c.acked.Add(1)
-		}()
+		err := c.handler.HandleConsent(ctx, m.Payload())
+		wait = func() error { return err }
 	default:
 		c.log.Warn("message on an unexpected topic acknowledged and ignored", "topic", m.Topic())
-		m.Ack()
+		wait = func() error { return nil }
+	}
+	select {
+	case c.acks <- pendingAck{m, wait}:
+	case <-ctx.Done(): // stopping: not acknowledged, redelivered after the next start
+	}
+}
+
+// acker acknowledges messages in arrival order once they are stored. A message that could not
+// be stored is not acknowledged; the broker keeps it in its (small) in-flight window and
+// redelivers it only on a new connection, so the connection is dropped (serve) and made again
+// after a backoff. Dedup by job id makes the redelivery of what was stored harmless.
+func (c *Client) acker(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	failing := false
+	handle := func(a pendingAck) {
+		if err := a.wait(); err != nil {
+			c.log.Error("message not stored; not acknowledging, reconnecting for redelivery", "topic", a.m.Topic(), "err", err)
+			if !failing && c.cfg.OnStoreError != nil {
+				c.cfg.OnStoreError(err)
+			}
+			failing = true
+			select {
+			case c.storeFail <- err:
+			default:
+			}
+			return
+		}
+		if failing && c.cfg.OnStoreError != nil {
+			c.cfg.OnStoreError(nil)
+		}
+		failing = false
+		a.m.Ack()
+		c.acked.Add(1)
+	}
+	for {
+		select {
+		case a := <-c.acks:
+			handle(a)
+		case <-stop:
+			for { // what already arrived is finished, not dropped
+				select {
+				case a := <-c.acks:
+					handle(a)
+				default:
+					return
+				}
+			}
+		}
 	}
 }
 
@@ -302,6 +364,15 @@ func (c *Client) serve(ctx context.Context, cl paho.Client, lost <-chan struct{}
 			return ctx.Err()
 		case <-lost:
 			return errors.New("connection lost")
+		case err := <-c.storeFail:
+			// Unacknowledged messages stay in the broker's in-flight window until the next
+			// connection: make one, after a pause so a failing disk is not hammered.
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(c.cfg.StoreFailPause):
+			}
+			return fmt.Errorf("a received message could not be stored (%v); reconnecting so the broker redelivers it", err)
 		case <-c.wake:
 		}
 	}

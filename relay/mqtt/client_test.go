@@ -32,7 +32,7 @@ func newHandler(decide func(string) error) *handler {
 	return &handler{decide: decide, seen: make(chan string, 1000)}
 }
 
-func (h *handler) SubmitJob(_ context.Context, p []byte) func() error {
+func (h *handler) SubmitJob(_ context.Context, p []byte, _ bool) func() error {
 	h.mu.Lock()
 	h.jobs = append(h.jobs, string(p))
 	h.mu.Unlock()
@@ -240,6 +240,57 @@ func TestClient_AckOnlyAfterDurable(t *testing.T) {
 	ok.mu.Unlock()
 	if want := []string{`{"id":"j2"}`, `{"id":"j3"}`}; !slices.Equal(got, want) {
 		t.Errorf("after restart got %v, want %v", got, want)
+	}
+}
+
+// A job that could not be stored is not acknowledged, and the broker would keep it in its
+// in-flight window until the next connection: the client reconnects by itself, the broker
+// redelivers, and once the store works again the job is acknowledged — no restart needed.
+func TestClient_StoreFailureRedelivered(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	shop := newObserver(t, b.URL(), "shop-backend")
+	var mu sync.Mutex
+	failures := 0
+	h := newHandler(func(p string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if p == `{"id":"j1"}` && failures < 2 {
+			failures++
+			return errors.New("disk full")
+		}
+		return nil
+	})
+	var storeErrs []string
+	states := make(chan bool, 100)
+	c := mqtt.New(mqtt.Config{Broker: b.URL(), ClientID: "relay-box", TopicPrefix: "shop", MaxReconnect: 200 * time.Millisecond,
+		StoreFailPause: 50 * time.Millisecond, OnStoreError: func(err error) {
+			mu.Lock()
+			storeErrs = append(storeErrs, fmt.Sprint(err))
+			mu.Unlock()
+		}}, h, nil, nil, func(up bool, _ string) { states <- up })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for up := false; !up; {
+		select {
+		case up = <-states:
+		case <-time.After(waitFor):
+			t.Fatal("relay client did not connect")
+		}
+	}
+	shop.publish(t, "shop/jobs", `{"id":"j1"}`)
+	shop.publish(t, "shop/jobs", `{"id":"j2"}`)
+	waitAcked(t, c, 2)
+	mu.Lock()
+	defer mu.Unlock()
+	if failures != 2 {
+		t.Errorf("j1 failed %d times, want 2 (then stored on a redelivery)", failures)
+	}
+	// j2 is stored between j1's failures, so health may go degraded → ok more than once; it
+	// must start with the failure and end recovered.
+	if len(storeErrs) < 2 || storeErrs[0] != "disk full" || storeErrs[len(storeErrs)-1] != "<nil>" {
+		t.Errorf("OnStoreError heard %q, want the failure first and the recovery last", storeErrs)
 	}
 }
 
