@@ -44,7 +44,7 @@ func benchIngest(b *testing.B, opts mqtttest.Options) {
 	b.StopTimer()
 	broker := mqtttest.Start(b, opts)
 	n := b.N
-	payloads := jobs("ingest", n, 1000)
+	payloads := jobs("ingest", n, n) // every job to its own customer (a batch of shipping notices)
 	pub := client(b, broker.URL(), "shop-backend", nil)
 
 	// Mosquitto alone: publish → subscriber's ack, same payloads, same QoS, same ack mode.
