@@ -127,13 +127,10 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	scfg := signalbridge.SupervisorConfig{ConfigDir: cfg.Signal.ConfigDir, SocketPath: cfg.Signal.Socket,
 		JavaOptions: cfg.Signal.JavaOptions, Account: cfg.Signal.Account, Logger: log,
 		ReadyTimeout: cfg.Signal.StartTimeout.D(), ProbeInterval: cfg.Signal.ProbeEvery.D(), CallTimeout: cfg.Signal.CallTimeout.D(),
-		OnEvent: func(e signalbridge.Event) {
-			select {
-			case incoming <- e:
-			default:
-				log.Error("incoming Signal events are not being handled fast enough; one dropped")
-			}
-		}}
+		// signal-cli has already acknowledged an incoming message to Signal's servers when it
+		// reaches us (receive-mode manual acknowledges on receipt), so nothing may be dropped:
+		// the handoff blocks (signalbridge queues behind it without delaying replies).
+		OnEvent: func(e signalbridge.Event) { incoming <- e }}
 	if cfg.Signal.External {
 		scfg.Network, scfg.Address = "unix", cfg.Signal.Socket
 	} else {
@@ -320,12 +317,12 @@ func (p *parts) StopIntake(ctx context.Context) error {
 // in flight.
 func (p *parts) DrainInFlight(ctx context.Context) error { return p.dispatcher.stop(ctx) }
 
-// CloseOutbox implements power.Steps. The parts that write to the outbox stop first.
+// CloseOutbox implements power.Steps. Everything that writes to the outbox stops first, in the
+// order that loses nothing: signal-cli and the modem (no new incoming messages), the incoming
+// handler (drains what they delivered), the MQTT client (publishes the spooled events and the
+// status while the outbox can still be read). The later steps then find their parts stopped.
 func (p *parts) CloseOutbox(ctx context.Context) error {
-	if err := p.incoming.stop(ctx); err != nil {
-		return err
-	}
-	return p.closeOutbox()
+	return errors.Join(p.StopSignal(ctx), p.incoming.stop(ctx), p.PublishShuttingDown(ctx), p.closeOutbox())
 }
 
 // StopSignal implements power.Steps (and stops the modem beside it).
@@ -351,13 +348,9 @@ func (p *parts) stopAll() {
 	}
 	step("stop_intake", time.Second, p.StopIntake)
 	step("drain_in_flight", 30*time.Second, p.DrainInFlight)
-	step("publish_shutting_down", 10*time.Second, p.PublishShuttingDown)
-	step("stop_signal", 20*time.Second, p.StopSignal)
+	step("close_outbox", 40*time.Second, p.CloseOutbox)
 	for _, pt := range p.all {
 		step("stop", 10*time.Second, pt.stop)
-	}
-	if err := p.closeOutbox(); err != nil {
-		p.log.Error("closing the outbox", "err", err)
 	}
 }
 
@@ -422,29 +415,57 @@ func openHardware(cfg config.Config, p *parts, health *relay.Health, st *store.S
 	return w, d, nil
 }
 
-// handleIncoming turns signal-cli's notifications into receipts and customer messages, in order.
+// handleIncoming turns signal-cli's notifications into receipts and customer messages, in
+// order. A message that cannot be handled (the outbox failing) is tried again, never dropped:
+// a lost STOP would mean messages to a customer who opted out.
 func handleIncoming(ctx context.Context, in <-chan signalbridge.Event, resp *relay.Responder, log *slog.Logger) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case e := <-in:
-			var err error
-			switch e := e.(type) {
-			case *signalbridge.Receipt:
-				if e.Kind == signalbridge.ReceiptDelivery || e.Kind == signalbridge.ReceiptRead {
-					err = resp.HandleReceipt(ctx, relay.Receipt{Read: e.Kind == signalbridge.ReceiptRead, From: e.SenderNumber,
-						Timestamps: e.Timestamps, At: time.UnixMilli(e.When)})
-				}
-			case *signalbridge.TextMessage:
-				if e.GroupID != "" {
-					continue // the shop's number is not for group chats
-				}
-				err = resp.HandleMessage(ctx, relay.Message{From: e.SenderNumber, FromUUID: e.SenderUUID, Text: e.Text,
-					At: time.UnixMilli(e.Timestamp), Channel: relay.ChannelSignal, SignalTimestamp: e.Timestamp})
+	handle := func(ctx context.Context, e signalbridge.Event) error {
+		switch e := e.(type) {
+		case *signalbridge.Receipt:
+			if e.Kind == signalbridge.ReceiptDelivery || e.Kind == signalbridge.ReceiptRead {
+				return resp.HandleReceipt(ctx, relay.Receipt{Read: e.Kind == signalbridge.ReceiptRead, From: e.SenderNumber,
+					Timestamps: e.Timestamps, At: time.UnixMilli(e.When)})
 			}
-			if err != nil {
-				log.Error("incoming Signal event not handled", "err", err)
+		case *signalbridge.TextMessage:
+			if e.GroupID != "" {
+				return nil // the shop's number is not for group chats
+			}
+			return resp.HandleMessage(ctx, relay.Message{From: e.SenderNumber, FromUUID: e.SenderUUID, Text: e.Text,
+				At: time.UnixMilli(e.Timestamp), Channel: relay.ChannelSignal, SignalTimestamp: e.Timestamp})
+		}
+		return nil
+	}
+	for {
+		var e signalbridge.Event
+		select {
+		case e = <-in:
+		case <-ctx.Done():
+			// Stopping: signal-cli was stopped first, so what is queued is all there is.
+			for {
+				select {
+				case e := <-in:
+					if err := handle(context.Background(), e); err != nil {
+						log.Error("incoming Signal event not handled at shutdown", "err", err)
+					}
+				default:
+					return nil
+				}
+			}
+		}
+		for try := 0; ; try++ {
+			err := handle(context.WithoutCancel(ctx), e)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil && try >= 2 {
+				log.Error("incoming Signal event dropped at shutdown", "err", err)
+				break
+			}
+			wait := min(time.Duration(1<<min(try, 6))*time.Second, time.Minute)
+			log.Error("incoming Signal event not handled; trying again", "err", err, "in", wait)
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
 			}
 		}
 	}
