@@ -356,7 +356,6 @@ func (s *Store) Lease(ctx context.Context, n int, now time.Time) ([]Message, err
 	if err != nil {
 		return nil, err
 	}
-	defer release()
 	var out []Message
 	var corrupt []uint64
 	var corruptPrio []Priority
@@ -427,6 +426,10 @@ func (s *Store) Lease(ctx context.Context, n int, now time.Time) ([]Message, err
 		return nil
 	})
 	s.mu.Unlock()
+	// Released before quarantining: that submits to the writer, which
+	// takes the read lock again, and a Close waiting in between would
+	// deadlock a nested read lock.
+	release()
 	if err != nil {
 		return out, fmt.Errorf("buffer: lease: %w", err)
 	}
@@ -709,7 +712,8 @@ func (s *Store) findOldestLocked() {
 
 // Each calls fn for every queued message in acceptance order until fn
 // returns false. Leased messages carry their LeaseDeadline. Undecodable
-// records are skipped (Lease quarantines them).
+// records are skipped (Lease quarantines them). fn runs inside a read
+// transaction and must not call the Store (collect, then act).
 func (s *Store) Each(fn func(Message) bool) error {
 	release, err := s.enter()
 	if err != nil {

@@ -53,7 +53,8 @@ func (j *Journal) Append(ctx context.Context, e Entry) error {
 }
 
 // Range calls fn for entries with from <= At < to, in time order, until fn
-// returns false. Undecodable entries are skipped.
+// returns false. Undecodable entries are skipped. fn must not call the
+// Store.
 func (j *Journal) Range(from, to time.Time, fn func(Entry) bool) error {
 	s := j.s
 	release, err := s.enter()
@@ -198,7 +199,7 @@ func (kv *KV) Delete(ctx context.Context, key string) error {
 }
 
 // Each calls fn for every key with the given prefix, in key order, until
-// fn returns false.
+// fn returns false. fn must not call the Store.
 func (kv *KV) Each(prefix string, fn func(key string, val []byte) bool) error {
 	release, err := kv.s.enter()
 	if err != nil {
