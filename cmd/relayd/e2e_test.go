@@ -259,11 +259,18 @@ func TestE2E_EventTypes(t *testing.T) {
 		ctl.outcome(t, to, signaltest.NetworkFailure, "")
 		exp := time.Now().Add(3 * time.Second).UTC()
 		s.job(t, textJob("ev-exp", to, "expires_at", exp.Format(time.RFC3339Nano)))
-		// Let it fail until its next attempt is due after its expiry, then let Signal work: the
-		// job must end expired, not be sent late.
-		s.wait(t, long, "a retry due after expires_at", func(ms []message) bool {
+		// Let it fail until its next attempt is due after its expiry (or until it has already
+		// ended: a retry due just before expires_at may be leased only after it), then let
+		// Signal work: the job must end expired, not be sent late.
+		s.wait(t, long, "a retry due after expires_at, or a terminal event", func(ms []message) bool {
 			for _, m := range ms {
-				if m.ev.ID == "ev-exp" && m.ev.Event == "retrying" {
+				if m.ev.ID != "ev-exp" {
+					continue
+				}
+				if terminal(m.ev.Event) {
+					return true
+				}
+				if m.ev.Event == "retrying" {
 					if next, err := time.Parse(time.RFC3339Nano, m.ev.NextAttemptAt); err == nil && next.After(exp) {
 						return true
 					}
