@@ -407,6 +407,14 @@ func (d *Dispatcher) sendSMS(ctx, callCtx context.Context, s Stored, attempt int
 	switch {
 	case err == nil:
 		d.finish(ctx, s, Event{Event: EventSent, Channel: ChannelSMS, Attempt: attempt, SMSParts: parts})
+	case errors.Is(err, ErrOutcomeUnknown):
+		// Written to the modem, never confirmed: it may have gone out (rule 6).
+		if s.Job.Delivery == AtMostOnce {
+			d.finish(ctx, s, Event{Event: EventUnknown, Channel: ChannelSMS, Attempt: attempt,
+				Error: &EventError{Code: "unknown_outcome", Detail: err.Error()}})
+			return
+		}
+		d.retry(ctx, s, d.backoff(s.Attempts), "unknown_outcome", err.Error())
 	case errors.Is(err, ErrPermanent):
 		d.finish(ctx, s, Event{Event: EventFailed, Channel: ChannelSMS, Attempt: attempt,
 			Error: &EventError{Code: "sms_failed", Detail: err.Error()}})

@@ -130,13 +130,21 @@ type Signal interface {
 }
 
 // SMS sends plain SMS through the modem. An error wrapping ErrPermanent will not get better by
-// retrying (an invalid number, the network refusing the destination).
+// retrying (an invalid number, the network refusing the destination); an error wrapping
+// ErrOutcomeUnknown means the message may have been sent (written, never confirmed).
 type SMS interface {
 	SendSMS(ctx context.Context, to, text string) (parts int, err error)
 }
 
-// ErrPermanent marks failures that retrying will not fix.
-var ErrPermanent = errors.New("permanent failure")
+var (
+	// ErrPermanent marks failures that retrying will not fix.
+	ErrPermanent = errors.New("permanent failure")
+	// ErrOutcomeUnknown marks a send whose outcome is unknown: the message was handed over (an
+	// SMS PDU written to the modem) but no confirmation came back, so the send may have
+	// happened. The dispatcher applies ARCHITECTURE section 3 rule 6 to it: at_most_once ends
+	// the job with an unknown event, at_least_once sends it again.
+	ErrOutcomeUnknown = errors.New("send outcome unknown")
+)
 
 // Renderer turns a job into the text the customer reads, naming the shop. A job it cannot
 // render is refused with a *FieldError naming the field (template, vars.x, text).

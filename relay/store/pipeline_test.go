@@ -56,6 +56,12 @@ type rig struct {
 
 func newRig(t *testing.T, dir string, sig *fakeSignal) *rig {
 	t.Helper()
+	return newRigWith(t, dir, sig, nil, relay.DispatcherConfig{Concurrency: 4, RetryMin: time.Second, RetryMax: time.Minute})
+}
+
+// newRigWith is newRig with a modem (sms may be nil) and a dispatcher policy.
+func newRigWith(t *testing.T, dir string, sig relay.Signal, sms relay.SMS, cfg relay.DispatcherConfig) *rig {
+	t.Helper()
 	b, err := buffer.Open(dir, buffer.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -70,9 +76,13 @@ func newRig(t *testing.T, dir string, sig *fakeSignal) *rig {
 		t.Fatal(err)
 	}
 	ck := relay.ConsentPolicy(pol)
-	r := &rig{st: st, b: b, signal: sig}
-	r.disp = relay.NewDispatcher(relay.DispatcherConfig{Concurrency: 4, RetryMin: time.Second, RetryMax: time.Minute},
-		relay.DispatcherDeps{Outbox: st, Signal: sig, Consent: ck, Events: st, Journal: st, Sent: st})
+	r := &rig{st: st, b: b}
+	r.signal, _ = sig.(*fakeSignal)
+	deps := relay.DispatcherDeps{Outbox: st, Signal: sig, Consent: ck, Events: st, Journal: st, Sent: st}
+	if sms != nil {
+		deps.SMS = sms
+	}
+	r.disp = relay.NewDispatcher(cfg, deps)
 	r.intake = relay.NewIntake(relay.JobDefaults{Lang: "de", Expiry: 24 * time.Hour},
 		relay.IntakeDeps{Outbox: st, Events: st, Renderer: relay.TemplateRenderer(tr), Consent: ck, OnAccepted: r.disp.Kick})
 	r.resp = relay.NewResponder(r.intake, ck, st, st, st, nil, nil)
