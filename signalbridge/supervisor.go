@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shopkit/relay/relay/redact"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -16,6 +15,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/shopkit/relay/relay/backoff"
+	"github.com/shopkit/relay/relay/redact"
 )
 
 // State is the health state a Supervisor reports.
@@ -198,20 +200,6 @@ func (s *Supervisor) setState(st State, reason string) {
 	}
 }
 
-// backoffDelay is the delay before restart number attempt (0-based): exponential from min,
-// capped at max, with "equal jitter" (half fixed, half random) so restarts of many boxes after a
-// shared outage spread out.
-func backoffDelay(attempt int, min, max time.Duration, r float64) time.Duration {
-	d := min
-	for i := 0; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d/2 + time.Duration(r*float64(d/2))
-}
-
 // Run supervises until ctx ends, then stops the child (SIGTERM, SIGKILL after StopTimeout) and
 // returns nil. Run may be called once.
 func (s *Supervisor) Run(ctx context.Context) error {
@@ -233,7 +221,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if readyFor >= s.cfg.StableAfter {
 			attempt = 0
 		}
-		d := backoffDelay(attempt, s.cfg.BackoffMin, s.cfg.BackoffMax, s.cfg.Rand())
+		// Exponential with "equal jitter" so restarts of many boxes after a shared outage spread out.
+		d := backoff.Delay(attempt, s.cfg.BackoffMin, s.cfg.BackoffMax, s.cfg.Rand())
 		attempt++
 		s.setState(StateDown, err.Error())
 		s.log.Warn("signal-cli restart scheduled", "in", d.Round(time.Millisecond).String(), "attempt", attempt)

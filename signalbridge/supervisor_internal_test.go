@@ -8,24 +8,6 @@ import (
 	"time"
 )
 
-func TestBackoffDelay(t *testing.T) {
-	tests := []struct {
-		attempt int
-		r       float64
-		want    time.Duration
-	}{
-		{0, 0, 500 * time.Millisecond}, {0, 0.999999, 999999 * time.Microsecond},
-		{1, 0, time.Second}, {2, 0.5, 3 * time.Second}, {3, 0, 4 * time.Second},
-		{10, 0, 30 * time.Second}, {10, 0.999999, 60 * time.Second}, {100, 0, 30 * time.Second},
-	}
-	for _, tt := range tests {
-		got := backoffDelay(tt.attempt, time.Second, time.Minute, tt.r)
-		if got.Round(time.Millisecond) != tt.want.Round(time.Millisecond) {
-			t.Errorf("backoffDelay(%d, r=%v) = %v, want %v", tt.attempt, tt.r, got, tt.want)
-		}
-	}
-}
-
 func TestMaskNumbers(t *testing.T) {
 	if got := maskNumbers("User +4915112345678 is not registered."); got != "User +49*********78 is not registered." {
 		t.Errorf("maskNumbers = %q", got)
