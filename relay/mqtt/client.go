@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
@@ -55,11 +56,21 @@ type Spool interface {
 }
 
 // Item is one spooled outbound message: Topic is relative to the prefix ("events", "inbound").
+//
+// A Spool returns every record it holds, also one it cannot decode: that one comes with Err set
+// (SpooledItem does this). The client does not publish it; it logs it as an error, counts it
+// (Client.Skipped) and removes it in order with its neighbours, so the messages behind it flow.
+// A Spool that left such records out instead would stall the drain once a whole Peek of them sits
+// at the head: Peek would return nothing while they stay there.
 type Item struct {
 	Seq     uint64
 	Topic   string
 	Payload []byte
+	Err     error // the record could not be decoded: skip and remove it
 }
+
+// ErrBadItem is wrapped by every error about a spooled record that cannot be decoded.
+var ErrBadItem = errors.New("mqtt: unreadable spool item")
 
 // Client is relay's MQTT side: subscribe, acknowledge jobs after they are durable, drain the
 // spool, keep the retained status.
@@ -87,7 +98,12 @@ type Client struct {
 	sentV    uint64 // version acknowledged by the broker on this connection
 
 	acked   atomic.Int64
-	onState func(connected bool, reason string)
+	skipped atomic.Int64 // unreadable spool items skipped (Item.Err)
+	// skippedUpTo is the highest skipped seq already logged and counted, so a batch that is
+	// peeked again after a failed publish does not count its bad items twice. Only the Run
+	// goroutine (flush) touches it.
+	skippedUpTo uint64
+	onState     func(connected bool, reason string)
 
 	// acks carries each received message, in arrival order, to the one goroutine that waits for
 	// it to be stored and then acknowledges it: PUBACKs go out in the order the messages came
@@ -166,6 +182,9 @@ func (c *Client) Connected() bool { return c.connected.Load() }
 
 // Acked counts jobs and consent records acknowledged to the broker.
 func (c *Client) Acked() int64 { return c.acked.Load() }
+
+// Skipped counts spooled records that could not be decoded and were dropped unpublished.
+func (c *Client) Skipped() int64 { return c.skipped.Load() }
 
 // Run connects (retrying with backoff until the broker answers), subscribes and publishes until
 // ctx is cancelled. On the way out it publishes the final status (the caller sets it, e.g.
@@ -401,16 +420,26 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 		return false, err
 	}
 	toks := make([]paho.Token, len(items))
+	var bad []Item
 	for i, it := range items {
+		if it.Err != nil {
+			bad = append(bad, it)
+			continue
+		}
 		toks[i] = cl.Publish(c.topic(it.Topic), 1, false, it.Payload)
 	}
+	c.reportSkipped(bad)
+	// The cursor moves over every item up to the first publish not acknowledged; an unreadable
+	// item counts as done, so a batch of nothing but unreadable items is removed too.
 	var last uint64
 	var ok bool
-	for i, tok := range toks {
-		if err = await(ctx, lost, tok); err != nil {
-			break
+	for i, it := range items {
+		if toks[i] != nil {
+			if err = await(ctx, lost, toks[i]); err != nil {
+				break
+			}
 		}
-		last, ok = items[i].Seq, true
+		last, ok = it.Seq, true
 	}
 	if ok {
 		// Remove runs even when ctx was cancelled mid-batch: what the broker acknowledged must not
@@ -420,6 +449,29 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 		}
 	}
 	return err == nil, err
+}
+
+// reportSkipped logs unreadable spool items (one error line per batch, naming each seq) and
+// counts them, once each even when their batch is peeked again.
+func (c *Client) reportSkipped(bad []Item) {
+	var seqs []uint64
+	var first error
+	for _, it := range bad {
+		if it.Seq <= c.skippedUpTo {
+			continue
+		}
+		c.skippedUpTo = it.Seq
+		seqs = append(seqs, it.Seq)
+		if first == nil {
+			first = it.Err
+		}
+	}
+	if len(seqs) == 0 {
+		return
+	}
+	total := c.skipped.Add(int64(len(seqs)))
+	c.log.Error("spooled MQTT messages unreadable; dropped without publishing, the ones behind them go on",
+		"count", len(seqs), "seqs", seqs, "err", first, "skipped_total", total)
 }
 
 // await waits for a QoS 1 publish to be acknowledged, the connection to be lost, or ctx.
@@ -497,14 +549,57 @@ func EncodeItem(topic string, payload []byte) []byte {
 	return b
 }
 
-// DecodeItem reads what EncodeItem wrote.
+// DecodeItem reads what EncodeItem wrote. The topic must be a publishable topic name (a record
+// naming a wildcard topic would make the broker drop the connection, again on every retry) and
+// the payload a JSON object (contract v1). Errors wrap ErrBadItem.
 func DecodeItem(b []byte) (topic string, payload []byte, err error) {
 	var v struct {
 		T string          `json:"t"`
 		P json.RawMessage `json:"p"`
 	}
-	if err := json.Unmarshal(b, &v); err != nil || v.T == "" {
-		return "", nil, fmt.Errorf("mqtt: bad spool item: %v", err)
+	if err := json.Unmarshal(b, &v); err != nil {
+		return "", nil, fmt.Errorf("%w: %v", ErrBadItem, err)
+	}
+	if err := checkTopic(v.T); err != nil {
+		return "", nil, fmt.Errorf("%w: topic %q: %v", ErrBadItem, truncate(v.T, 64), err)
+	}
+	if len(v.P) == 0 || v.P[0] != '{' {
+		return "", nil, fmt.Errorf("%w: payload is not a JSON object", ErrBadItem)
 	}
 	return v.T, v.P, nil
+}
+
+// SpooledItem decodes one spool record (EncodeItem's format) stored at seq. A record that
+// cannot be decoded comes back with Err set, for the client to skip and remove: a Spool's Peek
+// returns it rather than leaving it out.
+func SpooledItem(seq uint64, record []byte) Item {
+	topic, payload, err := DecodeItem(record)
+	if err != nil {
+		return Item{Seq: seq, Err: fmt.Errorf("seq %d: %w", seq, err)}
+	}
+	return Item{Seq: seq, Topic: topic, Payload: payload}
+}
+
+// checkTopic accepts a topic name (relative to the prefix) that a publish may use.
+func checkTopic(t string) error {
+	switch {
+	case t == "":
+		return errors.New("empty")
+	case len(t) > 1024:
+		return errors.New("too long")
+	case !utf8.ValidString(t):
+		return errors.New("not UTF-8")
+	case strings.ContainsAny(t, "+#\x00"):
+		return errors.New("contains a wildcard or NUL")
+	case strings.HasPrefix(t, "/") || strings.HasSuffix(t, "/"):
+		return errors.New("starts or ends with /")
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

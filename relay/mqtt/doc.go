@@ -10,7 +10,9 @@
 //     enqueues; the wait and the acknowledgement run beside it, so one fsync serves many jobs.
 //   - Outbound messages come from a durable spool and are removed only after the broker's
 //     PUBACK: events survive broker outages and restarts and go out in order (at least once: a
-//     crash between PUBACK and removal publishes the last batch again).
+//     crash between PUBACK and removal publishes the last batch again). A spooled record that
+//     cannot be decoded never stops the drain: it is logged as an error, counted (Skipped) and
+//     removed in order with its neighbours, never published (Item.Err, SpooledItem).
 //   - Each connection is a fresh paho client; relay reconnects with backoff itself, so nothing
 //     is resent behind its back and events never overtake each other (see Client).
 //   - The retained status is republished on every connect; the last will says
