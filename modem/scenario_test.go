@@ -424,10 +424,13 @@ func TestModem_HandedOverNotDeletedIsNotDoubled(t *testing.T) {
 	if s.Text != "STOP" {
 		t.Fatalf("sms = %+v", s)
 	}
-	waitFor(t, "re-read and deleted after recovery", 10*time.Second, func() bool {
-		return r.m.Health().Duplicates == 1 && len(r.sim.Stored()) == 0
+	// The duplicate is counted (and deleted) by the drain inside the reconnect, before the modem
+	// says it is ready again: wait for the end of the recovery, not for the count alone.
+	waitFor(t, "re-read, deleted and ready after recovery", 10*time.Second, func() bool {
+		h := r.m.Health()
+		return h.Duplicates == 1 && h.State == modem.StateReady && len(r.sim.Stored()) == 0
 	})
-	if h := r.m.Health(); h.Received != 1 || h.State != modem.StateReady {
+	if h := r.m.Health(); h.Received != 1 || h.Recoveries[modem.StepReopen] != 1 {
 		t.Errorf("health = %+v", h)
 	}
 	r.noMoreSMS()

@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"go.bug.st/serial"
 	"go.bug.st/serial/enumerator"
@@ -15,10 +18,24 @@ import (
 // serialPort wraps go.bug.st/serial and translates its quirks into our errors at the boundary
 // (dependencies.md §1): a read timeout is (0, nil) → ErrTimeout; PortError PortClosed (the
 // kernel's hangup on unplug, or our own Close) → ErrPortGone; EIO/ENXIO/ENODEV on write → ErrPortGone.
+//
+// It also guards the file descriptor against reuse: go.bug.st/serial writes to a plain int
+// handle, so a Write that starts after Close (an engine abandons a write at its deadline, or
+// when the reader saw the hangup first) would go to whatever file next got that number, such as
+// the modem reopened after a re-enumeration (a stale AT+CMGD deleting an unread SMS) or one of
+// the daemon's own files. Write holds mu for reading across write(2) and refuses once closed;
+// Close waits for a write in progress (up to closeWait) before it frees the number.
 type serialPort struct {
 	p    serial.Port
 	name string
+
+	mu     sync.RWMutex
+	closed atomic.Bool
 }
+
+// closeWait bounds how long Close waits for a write in progress. A write still running after it
+// is inside write(2), where it holds the old file, so closing the number under it is safe.
+const closeWait = 2 * time.Second
 
 // OpenSerial opens a serial device (USB modem or pty slave) at baud 8N1 and returns a Port whose
 // errors are ours. The device is opened with TIOCEXCL (go.bug.st/serial does that), which keeps
@@ -49,6 +66,14 @@ func (s *serialPort) Read(b []byte) (int, error) {
 }
 
 func (s *serialPort) Write(b []byte) (int, error) {
+	if s.closed.Load() { // do not queue behind a Close that waits for the lock
+		return 0, errWriteClosed
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed.Load() {
+		return 0, errWriteClosed
+	}
 	n, err := s.p.Write(b)
 	if err != nil {
 		return n, translate(err)
@@ -56,7 +81,31 @@ func (s *serialPort) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-func (s *serialPort) Close() error { return translate(s.p.Close()) }
+var errWriteClosed = fmt.Errorf("%w: write after close", ErrPortGone)
+
+// Close closes the port once; writes after it fail with ErrPortGone and never reach the fd.
+func (s *serialPort) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	locked := make(chan struct{})
+	go func() {
+		s.mu.Lock()
+		close(locked)
+	}()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-locked:
+		defer s.mu.Unlock()
+	case <-t.C:
+		go func() { // release the lock whenever the stuck write ends
+			<-locked
+			s.mu.Unlock()
+		}()
+	}
+	return translate(s.p.Close())
+}
 
 func translate(err error) error {
 	if err == nil {

@@ -2,6 +2,9 @@ package modem
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -39,6 +42,75 @@ func TestSerialPort_Quirks(t *testing.T) {
 	}
 	if _, err := OpenSerial(sim.Names()[0], 115200); !errors.Is(err, ErrNoDevice) {
 		t.Errorf("open of the vanished path = %v; want ErrNoDevice", err)
+	}
+}
+
+// fdsTo lists the process's file descriptors that point at path.
+func fdsTo(t *testing.T, path string) map[int]bool {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	out := map[int]bool{}
+	for _, e := range ents {
+		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && l == path {
+			n, _ := strconv.Atoi(e.Name())
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// A write that starts after Close (an engine abandoned it, then recovery closed the port) must
+// not reach the file that got the port's fd number next. It did: a stale AT+CMGD=0 written to
+// the old port reached the modem reopened after an unplug and deleted an unread SMS.
+func TestSerialPort_WriteAfterCloseNeverReachesReusedFD(t *testing.T) {
+	sim, err := modemtest.New(modemtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	before := fdsTo(t, sim.Path())
+	p, err := OpenSerial(sim.Path(), 115200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd := -1
+	for n := range fdsTo(t, sim.Path()) {
+		if !before[n] {
+			fd = n
+		}
+	}
+	if fd < 0 {
+		t.Fatal("cannot find the port's fd")
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Take the freed number with a plain file, as the daemon's next open would.
+	var victim *os.File
+	for i := 0; i < 64 && victim == nil; i++ {
+		f, err := os.Create(filepath.Join(t.TempDir(), "victim"+strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if int(f.Fd()) == fd {
+			victim = f
+		}
+	}
+	if victim == nil {
+		t.Skipf("fd %d was not reused", fd)
+	}
+	if n, err := p.Write([]byte("AT+CMGD=0\r")); n != 0 || !errors.Is(err, ErrPortGone) {
+		t.Errorf("write after close = %d, %v; want 0, ErrPortGone", n, err)
+	}
+	if b, err := os.ReadFile(victim.Name()); err != nil || len(b) != 0 {
+		t.Errorf("the file that reused fd %d got %q (%v)", fd, b, err)
+	}
+	if err := p.Close(); err != nil {
+		t.Errorf("second close = %v", err)
 	}
 }
 
