@@ -21,6 +21,7 @@ type Config struct {
 	GPIO      GPIO      `toml:"gpio"`
 	Power     Power     `toml:"power"`
 	Control   Control   `toml:"control"`
+	Metrics   Metrics   `toml:"metrics"`
 	Log       Log       `toml:"log"`
 }
 
@@ -123,10 +124,14 @@ type Power struct {
 	GlitchFilter     Duration `toml:"glitch_filter"`
 }
 
-// Control is the staff-facing side: relayctl's socket and the metrics listener.
+// Control is the staff-facing side: relayctl's socket.
 type Control struct {
-	Socket        string `toml:"socket"`
-	MetricsListen string `toml:"metrics_listen"`
+	Socket string `toml:"socket"`
+}
+
+// Metrics is the Prometheus endpoint (http://<Listen>/metrics). An empty Listen turns it off.
+type Metrics struct {
+	Listen string `toml:"listen"`
 }
 
 // Log sets relayd's own log output (stderr, read by journald).
@@ -196,7 +201,8 @@ func Default() Config {
 			Reboot:           []string{"systemctl", "reboot"},
 			GlitchFilter:     Duration(5 * time.Second),
 		},
-		Control: Control{Socket: "/run/relay/control.sock", MetricsListen: "127.0.0.1:9102"},
+		Control: Control{Socket: "/run/relay/control.sock"},
+		Metrics: Metrics{Listen: "127.0.0.1:9464"},
 		Log:     Log{Level: "info", Format: "text"},
 	}
 }

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -135,7 +137,7 @@ func TestParse_InvalidValues(t *testing.T) {
 		{"modem vid", "[modem]\nenabled = true\nusb_vendor = \"2c7\"\nusb_product = \"0125\"", "modem.usb_vendor", "four hex"},
 		{"modem baud", "[modem]\nenabled = true\nbaud = 1234", "modem.baud", "want one of"},
 		{"gpio bias", "[gpio]\nenabled = true\nbias = \"up\"", "gpio.bias", "pull_up"},
-		{"metrics listen", "[control]\nmetrics_listen = \"9102\"", "control.metrics_listen", "host:port"},
+		{"metrics listen", "[metrics]\nlisten = \"9464\"", "metrics.listen", "host:port"},
 		{"log level", "[log]\nlevel = \"verbose\"", "log.level", "debug, info"},
 		{"poweroff empty arg", "[power]\npoweroff_command = [\"\"]", "power.poweroff_command", "empty"},
 	}
@@ -183,10 +185,128 @@ func TestParse_SyntaxErrorHasLine(t *testing.T) {
 	}
 }
 
-func TestParse_WrongType(t *testing.T) {
-	_, err := Parse([]byte(minimal+"[policy]\nconcurrency = \"four\"\n"), "")
-	if err == nil || !strings.Contains(err.Error(), "concurrency") {
-		t.Fatalf("err = %v, want it to name concurrency", err)
+func TestParse_TypeMismatch(t *testing.T) {
+	// Each case follows minimal (two lines) with its TOML, so the key is usually on line 4;
+	// whole cases are the entire file.
+	tests := []struct {
+		name, toml, field string
+		line              int
+		msg               string
+		whole             bool
+	}{
+		{"string for integer", "[policy]\nrate_per_minute = \"fast\"", "policy.rate_per_minute", 4, `want a whole number (without quotes), got a string "fast"`, false},
+		{"string for boolean", "[modem]\nenabled = \"yes\"", "modem.enabled", 4, `want true or false (without quotes), got a string "yes"`, false},
+		{"integer for boolean", "[policy]\nrequire_consent = 1", "policy.require_consent", 4, "want true or false (without quotes), got an integer 1", false},
+		{"float for integer", "[policy]\nconcurrency = 3.5", "policy.concurrency", 4, "want a whole number (without quotes), got a float 3.5", false},
+		{"integer for string", "[shop]\nname = 5", "shop.name", 4, "want a string in quotes, got an integer 5", false},
+		{"string for list", "[power]\npoweroff_command = \"systemctl poweroff\"", "power.poweroff_command", 4, "want a list of strings", false},
+		{"numbers in list", "[power]\npoweroff_command = [\"x\", 2]", "power.poweroff_command", 4, "element 2: want a string in quotes, got an integer 2", false},
+		{"bare number duration", "[mqtt]\nkeepalive = 30", "mqtt.keepalive", 4, "30 is not a duration", false},
+		{"boolean duration", "[mqtt]\nkeepalive = true", "mqtt.keepalive", 4, "want a string in quotes, got a boolean", false},
+		{"date-time duration", "[policy]\ndefault_expiry = 2026-01-01T00:00:00Z", "policy.default_expiry", 4, "got a date-time", false},
+		{"unparsable duration", "[policy]\nretry_min = \"soon\"", "policy.retry_min", 4, `"soon" is not a duration`, false},
+		{"table for string", "[signal.cli]\nx = 1", "signal.cli", 3, "want a string in quotes, got a table", false},
+		{"inline table for string", "[mqtt]\nbroker = { host = \"x\" }", "mqtt.broker", 4, "got a table", false},
+		{"value for table", "log = \"debug\"\n" + minimal, "log", 1, "want a table ([log] and keys under it), got a string", true},
+		{"string for metrics.listen", "[metrics]\nlisten = 9464", "metrics.listen", 4, "want a string in quotes, got an integer 9464", false},
+		{"renamed key keeps its name", "[control]\nmetrics_listen = 9464", "control.metrics_listen", 4, "want a string in quotes", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := minimal + tt.toml + "\n"
+			if tt.whole {
+				in = tt.toml
+			}
+			_, err := Parse([]byte(in), "")
+			var probs *Problems
+			if !errors.As(err, &probs) {
+				t.Fatalf("err = %v (%T), want *Problems", err, err)
+			}
+			var got []Problem
+			for _, p := range probs.List {
+				if p.Field == tt.field {
+					got = append(got, p)
+				}
+			}
+			if len(got) != 1 {
+				t.Fatalf("problems for %s = %v, want exactly one; all:\n%v", tt.field, got, err)
+			}
+			if got[0].Line != tt.line || !strings.Contains(got[0].Message, tt.msg) {
+				t.Errorf("got line %d %q, want line %d containing %q", got[0].Line, got[0].Message, tt.line, tt.msg)
+			}
+			if strings.Contains(err.Error(), "toml:") || strings.Contains(err.Error(), "incompatible types") {
+				t.Errorf("the bare toml error leaks through: %v", err)
+			}
+		})
+	}
+}
+
+func TestParse_EveryProblemAtOnce(t *testing.T) {
+	in := minimal + `
+[policy]
+rate_per_minute = "fast"
+concurrency = 100
+retry_min = 5
+
+[modem]
+enabled = "yes"
+Baud = 9600
+`
+	_, err := Parse([]byte(in), "")
+	var probs *Problems
+	if !errors.As(err, &probs) {
+		t.Fatalf("err = %v, want *Problems", err)
+	}
+	var got []string
+	for _, p := range probs.List {
+		got = append(got, fmt.Sprintf("%d %s", p.Line, p.Field))
+	}
+	// Type problems and unknown keys in file order, then what Validate found in the keys that
+	// could be read. "Baud" is not "baud": keys match exactly.
+	want := []string{"5 policy.rate_per_minute", "7 policy.retry_min", "10 modem.enabled", "11 modem.Baud", "6 policy.concurrency"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("problems = %v, want %v\n%v", got, want, err)
+	}
+}
+
+func TestParse_MistypedAccountReportedOnce(t *testing.T) {
+	_, err := Parse([]byte("[signal]\naccount = 4915112345678\n"), "")
+	var probs *Problems
+	if !errors.As(err, &probs) || len(probs.List) != 1 || probs.List[0].Field != "signal.account" || probs.List[0].Line != 2 {
+		t.Fatalf("err = %v, want one problem for signal.account on line 2 (the type, not also 'missing')", err)
+	}
+}
+
+func TestParse_RenamedMetricsListen(t *testing.T) {
+	tests := []struct {
+		name, toml string
+		listen     string
+		problem    string // "" = valid
+	}{
+		{"old key still read", "[control]\nmetrics_listen = \"\"", "", ""},
+		{"old key, other address", "[control]\nmetrics_listen = \"0.0.0.0:9100\"", "0.0.0.0:9100", ""},
+		{"new key", "[metrics]\nlisten = \"127.0.0.1:9100\"", "127.0.0.1:9100", ""},
+		{"default", "", "127.0.0.1:9464", ""},
+		{"both set", "[control]\nmetrics_listen = \"\"\n[metrics]\nlisten = \"\"", "", "line 4: control.metrics_listen: renamed to metrics.listen"},
+		{"bad old value names the old key", "[control]\nmetrics_listen = \"9102\"", "", "line 4: control.metrics_listen: \"9102\": want host:port"},
+		{"bad port", "[metrics]\nlisten = \"127.0.0.1:99999\"", "", "line 4: metrics.listen: \"127.0.0.1:99999\": port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse([]byte(minimal+tt.toml+"\n"), "")
+			if tt.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.problem) {
+					t.Fatalf("err = %v, want %q", err, tt.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Metrics.Listen != tt.listen {
+				t.Errorf("metrics.listen = %q, want %q", cfg.Metrics.Listen, tt.listen)
+			}
+		})
 	}
 }
 
@@ -296,12 +416,25 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(minimal))
 	f.Add([]byte("[mqtt]\nbroker = \"\"\"\nx\n\"\"\"\n[[a]]\nb=[1,\n2]\n"))
 	f.Add([]byte("a.b.\"c.d\" = 1\n"))
+	f.Add([]byte(minimal + "[policy]\nrate_per_minute = \"fast\"\nconcurrency = 3.5\n[modem]\nenabled = \"yes\"\n"))
+	f.Add([]byte("shop = 5\n[[mqtt]]\nbroker = 1\n[power]\npoweroff_command = [1, [2]]\n"))
+	f.Add([]byte(minimal + "[control]\nmetrics_listen = 1\n[metrics]\nlisten = {a = 1}\n"))
+	f.Add([]byte(minimal + "[mqtt]\nkeepalive = 1979-05-27\nbroker = 07:32:00\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse(data, "/etc/relay")
 		if err != nil {
 			var probs *Problems
 			if !errors.As(err, &probs) || len(probs.List) == 0 {
 				t.Fatalf("error is not a non-empty *Problems: %v", err)
+			}
+			nLines := bytes.Count(data, []byte("\n")) + 1
+			for _, p := range probs.List {
+				if p.Message == "" || p.Line < 0 || p.Line > nLines {
+					t.Fatalf("problem %+v: empty message or line outside the %d-line input", p, nLines)
+				}
+				if strings.Contains(p.Message, "incompatible types") {
+					t.Fatalf("a bare toml type error leaked through: %+v", p)
+				}
 			}
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -89,28 +90,39 @@ func readLimited(r io.Reader, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// Parse decodes TOML over the defaults, refuses unknown keys (naming key and line), resolves
-// relative paths against baseDir and validates every value. The returned error is a *Problems
-// for everything except I/O.
+// Parse decodes TOML over the defaults, refuses unknown keys and values of the wrong type
+// (naming key and line), resolves relative paths against baseDir and validates every value.
+// The returned error is a *Problems for everything except I/O.
 func Parse(data []byte, baseDir string) (Config, error) {
-	cfg := Default()
-	md, err := toml.Decode(string(data), &cfg)
-	if err != nil {
+	var raw map[string]any
+	if _, err := toml.Decode(string(data), &raw); err != nil {
 		return Config{}, &Problems{List: []Problem{decodeProblem(err)}}
 	}
-	lines := keyLines(data)
-	var probs []Problem
-	undecoded := md.Undecoded()
-	sort.Slice(undecoded, func(i, j int) bool { return undecoded[i].String() < undecoded[j].String() })
-	for _, k := range undecoded {
-		probs = append(probs, Problem{Field: k.String(), Line: lines[k.String()],
-			Message: "unknown key (see systemd/relay.example.toml for the keys relayd knows)"})
-	}
+	cfg := Default()
+	d := &decoder{lines: keyLines(data), bad: map[string]bool{}}
+	moved := d.applyRenames(raw)
+	d.table(reflect.ValueOf(&cfg).Elem(), raw, "")
+	probs := d.probs
 	cfg.resolvePaths(baseDir)
 	for _, p := range cfg.Validate() {
-		p.Line = lines[p.Field]
+		if d.bad[p.Field] {
+			continue // already reported: the value could not be read, the default stood in
+		}
+		p.Line = d.lineOf(p.Field)
 		probs = append(probs, p)
 	}
+	for i, p := range probs {
+		if old, ok := moved[p.Field]; ok { // name the key the file used
+			probs[i].Field, probs[i].Line = old, d.lineOf(old)
+		}
+	}
+	// Unknown keys and type problems come out of a map walk: order them as the file does.
+	sort.SliceStable(probs[:len(d.probs)], func(i, j int) bool {
+		if probs[i].Line != probs[j].Line {
+			return probs[i].Line < probs[j].Line
+		}
+		return probs[i].Field < probs[j].Field
+	})
 	if len(probs) > 0 {
 		return cfg, &Problems{List: probs}
 	}
@@ -122,9 +134,9 @@ func decodeProblem(err error) Problem {
 	if errors.As(err, &pe) {
 		return Problem{Field: pe.LastKey, Line: pe.Position.Line, Message: pe.Message}
 	}
-	// Type mismatches ("incompatible types") and UnmarshalText errors name the key in the text.
-	msg := strings.TrimPrefix(err.Error(), "toml: ")
-	return Problem{Message: msg}
+	// Decoding into a map[string]any has no type to mismatch: only syntax errors (ParseError)
+	// are expected here.
+	return Problem{Message: strings.TrimPrefix(err.Error(), "toml: ")}
 }
 
 // resolvePaths makes every relative path absolute against baseDir. Empty paths mean "off".

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -142,9 +143,11 @@ func (c *Config) Validate() []Problem {
 	}
 
 	v.socketPath("control.socket", c.Control.Socket)
-	if m := c.Control.MetricsListen; m != "" {
+	if m := c.Metrics.Listen; m != "" {
 		if _, port, err := net.SplitHostPort(m); err != nil || port == "" {
-			v.add("control.metrics_listen", "%q: want host:port (e.g. \"127.0.0.1:9102\") or \"\" to turn metrics off", m)
+			v.add("metrics.listen", "%q: want host:port (e.g. \"127.0.0.1:9464\") or \"\" to turn metrics off", m)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			v.add("metrics.listen", "%q: port %q: want a number 0-65535", m, port)
 		}
 	}
 
