@@ -28,13 +28,23 @@ type ClientOptions struct {
 	CallTimeout time.Duration
 	// OnEvent receives incoming events (after SubscribeReceive) in arrival order, from one
 	// goroutine owned by the Client. It may block without stalling replies: events queue up
-	// in memory meanwhile. It must not call Close.
+	// in memory meanwhile, up to EventQueueHigh (see there). It must not call Close.
 	OnEvent func(Event)
+	// EventQueueHigh bounds the events waiting for OnEvent (default DefaultEventQueueHigh).
+	// When that many wait, the Client pauses receiving: it unsubscribes the subscription made
+	// with SubscribeReceive, so that signal-cli stops pulling messages and they wait on the
+	// Signal server. Events already on the wire are still queued (never dropped), so the
+	// queue can overshoot the mark by what signal-cli wrote before the unsubscribe took effect.
+	EventQueueHigh int
+	// EventQueueLow: once the queue has drained to this many, the Client subscribes again
+	// (default EventQueueHigh/2).
+	EventQueueLow int
 
 	// Set by the Supervisor.
 	onReply       func(method string, err error)
 	onSend        func([]SendResult)
 	onChallengeOK func()
+	events        *eventQueue // a queue shared across connections; nil: the Client owns one
 }
 
 // Client is one JSON-RPC connection to signal-cli (Unix socket, TCP or stdio). It is safe for
@@ -62,9 +72,9 @@ type Client struct {
 	done   chan struct{} // closed when the connection is gone
 	wg     sync.WaitGroup
 
-	evMu    sync.Mutex
-	evQueue []Event
-	evWake  chan struct{}
+	q    *eventQueue // nil without OnEvent
+	ownQ bool        // q is this Client's: drained by its goroutine, closed with it
+	flow flowState
 }
 
 type reply struct {
@@ -103,11 +113,25 @@ func NewClient(rwc io.ReadWriteCloser, opts ClientOptions) *Client {
 		opts:    opts,
 		pending: make(map[uint64]chan reply),
 		done:    make(chan struct{}),
-		evWake:  make(chan struct{}, 1),
 	}
-	c.wg.Add(2)
+	c.flow.init()
+	c.q = opts.events
+	if c.q == nil && opts.OnEvent != nil {
+		c.q, c.ownQ = newEventQueue(opts.OnEvent, opts.EventQueueHigh, opts.EventQueueLow), true
+	}
+	c.wg.Add(1)
 	go c.readLoop()
-	go c.dispatchLoop()
+	if c.ownQ {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.q.run()
+		}()
+	}
+	if c.q != nil {
+		c.wg.Add(1)
+		go c.flowLoop()
+	}
 	return c
 }
 
@@ -122,7 +146,8 @@ func (c *Client) Err() error {
 }
 
 // Close ends the connection and waits for the Client's goroutines. Calls in flight fail with
-// ErrOutcomeUnknown; queued events are still handed to OnEvent first.
+// ErrOutcomeUnknown; queued events are still handed to OnEvent first (unless the queue belongs
+// to a Supervisor, which hands them over across restarts).
 func (c *Client) Close() error {
 	c.shutdown(ErrClosed)
 	c.wg.Wait()
@@ -318,7 +343,9 @@ func (c *Client) readLoop() {
 	}
 	c.shutdown(cause)
 	close(c.done)
-	c.wakeDispatcher()
+	if c.ownQ {
+		c.q.close() // hand over what is queued, then stop
+	}
 }
 
 func (c *Client) handleLine(line []byte) {
@@ -333,7 +360,7 @@ func (c *Client) handleLine(line []byte) {
 			c.deliver(&f.msgs[i])
 		}
 	case frameNotification:
-		if c.opts.OnEvent == nil {
+		if c.q == nil {
 			return
 		}
 		m := &f.msgs[0]
@@ -343,13 +370,7 @@ func (c *Client) handleLine(line []byte) {
 			return
 		}
 		if ev != nil {
-			c.evMu.Lock()
-			c.evQueue = append(c.evQueue, ev)
-			if n := len(c.evQueue); n%1000 == 0 {
-				c.log.Warn("event handler is slow; events queued in memory", "queued", n)
-			}
-			c.evMu.Unlock()
-			c.wakeDispatcher()
+			c.q.push(ev) // never blocks, never drops; flowLoop pauses receiving when it fills
 		}
 	}
 }
@@ -373,38 +394,4 @@ func (c *Client) deliver(m *wireMessage) {
 		return // the caller gave up (deadline) already
 	}
 	ch <- reply{result: m.Result, err: m.Error}
-}
-
-func (c *Client) wakeDispatcher() {
-	select {
-	case c.evWake <- struct{}{}:
-	default:
-	}
-}
-
-// dispatchLoop hands events to OnEvent so that a slow handler never blocks replies.
-func (c *Client) dispatchLoop() {
-	defer c.wg.Done()
-	for {
-		c.evMu.Lock()
-		q := c.evQueue
-		c.evQueue = nil
-		c.evMu.Unlock()
-		for _, ev := range q {
-			c.opts.OnEvent(ev)
-		}
-		if len(q) > 0 {
-			continue
-		}
-		select {
-		case <-c.evWake:
-		case <-c.done:
-			c.evMu.Lock()
-			empty := len(c.evQueue) == 0
-			c.evMu.Unlock()
-			if empty {
-				return
-			}
-		}
-	}
 }

@@ -204,22 +204,3 @@ func (c *Client) SubmitRateLimitChallenge(ctx context.Context, account, challeng
 	}
 	return err
 }
-
-// SubscribeReceive starts the incoming stream on this connection (daemon started with
-// --receive-mode=manual); events go to ClientOptions.OnEvent. account "" covers all accounts.
-// It returns the subscription id (one counter for the whole daemon).
-func (c *Client) SubscribeReceive(ctx context.Context, account string) (int64, error) {
-	var id int64
-	err := c.Call(ctx, "subscribeReceive", struct {
-		Account string `json:"account,omitempty"`
-	}{account}, &id)
-	return id, err
-}
-
-// UnsubscribeReceive ends a subscription of this connection.
-func (c *Client) UnsubscribeReceive(ctx context.Context, account string, id int64) error {
-	return c.Call(ctx, "unsubscribeReceive", struct {
-		Account      string `json:"account,omitempty"`
-		Subscription int64  `json:"subscription"`
-	}{account, id}, nil)
-}

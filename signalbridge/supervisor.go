@@ -44,6 +44,9 @@ type Health struct {
 	PID int
 	// ChallengeToken is the token of the pending captcha challenge (StateCaptchaRequired).
 	ChallengeToken string
+	// Incoming describes the queue of incoming events waiting for OnEvent; Incoming.Paused
+	// means receiving is paused (the handler is behind; messages wait at signal-cli).
+	Incoming EventStats
 }
 
 // Clock is the time source for backoff waits, probe scheduling and Health times.
@@ -78,9 +81,15 @@ type SupervisorConfig struct {
 	// (otherwise StateUnregistered); incoming messages are subscribed for it. "" = any.
 	Account string
 
-	// OnEvent receives incoming events (see ClientOptions.OnEvent).
+	// OnEvent receives incoming events (see ClientOptions.OnEvent), in order, from one
+	// goroutine of the Supervisor, across restarts of signal-cli. Run returns only after every
+	// event received has been handed to it.
 	OnEvent func(Event)
-	Logger  *slog.Logger
+	// EventQueueHigh / EventQueueLow bound the events waiting for OnEvent: receiving pauses
+	// at the high mark and resumes at the low one, also across restarts (a new connection
+	// does not subscribe while the queue is still full). See ClientOptions.EventQueueHigh.
+	EventQueueHigh, EventQueueLow int
+	Logger                        *slog.Logger
 
 	ReadyTimeout  time.Duration // start → ready (default 90 s: a JVM on a Pi is slow)
 	ProbeInterval time.Duration // between liveness probes (default 30 s)
@@ -111,6 +120,8 @@ type Supervisor struct {
 	captcha  string // pending challenge token
 	running  bool
 	accounts bool // Account found in listAccounts
+
+	events *eventQueue // incoming events, shared by every connection; nil without OnEvent
 }
 
 var _ API = (*Supervisor)(nil)
@@ -159,6 +170,9 @@ func NewSupervisor(cfg SupervisorConfig) (*Supervisor, error) {
 	}
 	s := &Supervisor{cfg: cfg, log: log.With("component", "signalbridge"), clock: cfg.Clock}
 	s.health = Health{State: StateStarting, Since: cfg.Clock.Now()}
+	if cfg.OnEvent != nil {
+		s.events = newEventQueue(cfg.OnEvent, cfg.EventQueueHigh, cfg.EventQueueLow)
+	}
 	return s, nil
 }
 
@@ -169,6 +183,9 @@ func (s *Supervisor) Health() Health {
 	h := s.health
 	if h.State == StateUp && s.captcha != "" {
 		h.State, h.Reason, h.ChallengeToken = StateCaptchaRequired, "send needs a solved captcha", s.captcha
+	}
+	if s.events != nil {
+		h.Incoming = s.events.Stats()
 	}
 	return h
 }
@@ -210,6 +227,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 	s.running = true
 	s.mu.Unlock()
+	if q := s.events; q != nil {
+		go q.run()
+		defer func() { // every connection is closed by now: hand over what is left
+			q.close()
+			<-q.done
+		}()
+	}
 
 	attempt := 0
 	for {
@@ -271,12 +295,17 @@ func (s *Supervisor) runOnce(ctx context.Context) (time.Duration, error) {
 		s.mu.Unlock()
 	}()
 
-	subscribed := false
+	subscribed := false // receiving is wanted (it may be paused while the queue is full)
 	subscribe := func() error {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.ProbeTimeout)
 		defer cancel()
-		if _, err := c.SubscribeReceive(pctx, s.cfg.Account); err != nil {
+		now, err := c.startReceiving(pctx, s.cfg.Account)
+		if err != nil {
 			return fmt.Errorf("subscribeReceive: %w", err)
+		}
+		if !now {
+			s.log.Info("incoming stays paused on the new connection until the event queue drains",
+				"queued", s.events.Stats().Queued)
 		}
 		subscribed = true
 		s.setState(StateUp, "")
@@ -352,8 +381,8 @@ func (s *Supervisor) probe(ctx context.Context, c *Client) (registered bool, err
 func (s *Supervisor) connectReady(ctx context.Context, ch *child) (*Client, bool, error) {
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.ReadyTimeout)
 	defer cancel()
-	opts := ClientOptions{Logger: s.log, MaxLineBytes: s.cfg.MaxLineBytes, OnEvent: s.cfg.OnEvent, CallTimeout: s.cfg.CallTimeout,
-		onReply: s.onReply, onSend: s.onSend, onChallengeOK: s.onChallengeOK}
+	opts := ClientOptions{Logger: s.log, MaxLineBytes: s.cfg.MaxLineBytes, CallTimeout: s.cfg.CallTimeout,
+		onReply: s.onReply, onSend: s.onSend, onChallengeOK: s.onChallengeOK, events: s.events}
 	wait := 20 * time.Millisecond
 	var exited <-chan struct{}
 	if ch != nil {

@@ -63,6 +63,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps (default time.Now).
 	Now func() time.Time
+	// DeliveryInterval paces the receive loop: the time it takes to pull the next message from
+	// the Signal server after one was delivered (0: as fast as the socket takes them). Inside a
+	// testing/synctest bubble it makes delivery deterministic: the client reacts to each
+	// message before the next one comes.
+	DeliveryInterval time.Duration
 }
 
 // Sent records one send the fake handled (normalized recipient).
@@ -91,7 +96,9 @@ type Fake struct {
 	listeners  []net.Listener
 	lastTS     map[string]int64
 	sent       []Sent
-	queued     map[string][][]byte // inner objects waiting for a subscriber, by account
+	queued     map[string][][]byte // inner objects on the "Signal server", by account, in order
+	calls      map[string]int      // requests per method
+	connSeq    uint64
 	profiles   map[string]map[string]string
 	pendingReg map[string]bool
 	linkURI    string
@@ -101,6 +108,12 @@ type Fake struct {
 	subIDs  atomic.Int64 // one counter for the whole process (reference 1.5)
 	wg      sync.WaitGroup
 	closing chan struct{}
+
+	// recvMu is held while a message is passed to the receivers and while a subscription is
+	// removed (see receiveLoop). Lock order: recvMu before mu.
+	recvMu    sync.Mutex
+	recvWake  chan struct{}
+	recvStart sync.Once
 }
 
 type fconn struct {
@@ -108,6 +121,7 @@ type fconn struct {
 	wmu  sync.Mutex
 	subs map[int64]string // subscription id -> account filter ("" = all); guarded by Fake.mu
 	auto bool             // automatically subscribed (on-start / on-connection): plain form 4.1a
+	seq  uint64           // connection order, for a stable delivery order
 	once sync.Once
 }
 
@@ -143,7 +157,8 @@ func New(cfg Config) *Fake {
 		accounts: slices.Clone(cfg.Accounts), outcomes: map[string]Outcome{}, delays: map[string]time.Duration{},
 		closeOn: map[string]bool{}, hangAfter: -1, conns: map[*fconn]struct{}{}, lastTS: map[string]int64{},
 		queued: map[string][][]byte{}, profiles: map[string]map[string]string{}, pendingReg: map[string]bool{},
-		challenges: map[string]string{}, closing: make(chan struct{}),
+		challenges: map[string]string{}, closing: make(chan struct{}), calls: map[string]int{},
+		recvWake: make(chan struct{}, 1),
 	}
 }
 
@@ -236,6 +251,13 @@ func (f *Fake) Subscribers() int {
 	return n
 }
 
+// Requests counts the requests for method the fake has read (answered or not).
+func (f *Fake) Requests(method string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[method]
+}
+
 // ---- serving ----
 
 // ListenUnix serves on a new Unix socket at path. Like the real daemon it fails when the path
@@ -296,7 +318,13 @@ func (f *Fake) ServeConn(rwc io.ReadWriteCloser) {
 		c.close()
 		return
 	}
+	f.connSeq++
+	c.seq = f.connSeq
 	f.conns[c] = struct{}{}
+	f.recvStart.Do(func() {
+		f.wg.Add(1)
+		go f.receiveLoop()
+	})
 	f.mu.Unlock()
 	var inflight sync.WaitGroup
 	defer func() {
@@ -311,7 +339,7 @@ func (f *Fake) ServeConn(rwc io.ReadWriteCloser) {
 		f.subIDs.Add(1) // the automatic subscription uses up an id
 		c.auto = true
 		f.mu.Unlock()
-		f.flushQueued()
+		f.kickReceive() // on-connection: messages that waited for a connection
 	}
 	sc := bufio.NewScanner(rwc)
 	sc.Buffer(make([]byte, 0, 64<<10), 256<<20) // the real one has no limit
@@ -393,12 +421,7 @@ func (f *Fake) handleLine(c *fconn, line []byte) {
 		return
 	}
 	_ = c.write(append(out, '\n'))
-	f.mu.Lock()
-	pending := len(f.queued) > 0
-	f.mu.Unlock()
-	if pending {
-		f.flushQueued() // e.g. messages that waited for this subscribeReceive
-	}
+	f.kickReceive() // e.g. messages that waited for this subscribeReceive
 }
 
 var errCloseConn = errors.New("close connection")
@@ -494,6 +517,7 @@ func (f *Fake) request(c *fconn, raw json.RawMessage) []byte {
 		return f.maybe(hasID, id, newErr(codeInvalidRequest, "method field must be set"))
 	}
 	f.mu.Lock()
+	f.calls[method]++
 	closeIt := f.closeOn[method]
 	delay := f.delays[method]
 	f.mu.Unlock()

@@ -3,6 +3,7 @@ package signaltest
 import (
 	"encoding/json"
 	"slices"
+	"time"
 )
 
 // Envelope is the JSON envelope of reference 4.2, built by the Inject helpers or by tests.
@@ -67,48 +68,130 @@ func (f *Fake) InjectSync(account, destination, text string) {
 	f.InjectEnvelope(account, env, nil)
 }
 
-// InjectEnvelope delivers {"envelope":…,"account":…[,"exception":…]} to the subscribers of
-// account. In manual and on-connection mode a message nobody is subscribed to waits (it stays on
-// the Signal server) until someone subscribes; in on-start mode it is lost, as with the real
-// daemon, whose own stdout is then the only receiver (reference 1.4).
+// InjectEnvelope puts {"envelope":…,"account":…[,"exception":…]} on the fake Signal server for
+// account; the fake's receive loop hands it to the subscribers, in injection order per account.
+//
+// As with the real daemon (reference 1.4, 1.5): in manual and on-connection mode a message waits
+// (it stays on the Signal server) while nobody is subscribed to its account, including while a
+// client has unsubscribed, and is delivered after the next subscribeReceive; in on-start mode a
+// message that arrives while no connection is open is lost (the daemon's own stdout was its only
+// receiver). Delivery is at most once: a message whose write fails is gone, and the failed write
+// ends that subscription.
 func (f *Fake) InjectEnvelope(account string, env Envelope, exception map[string]any) {
 	inner := map[string]any{"account": account, "envelope": env}
 	if exception != nil {
 		inner["exception"] = exception
 	}
 	b, _ := json.Marshal(inner)
-	if !f.deliver(account, b) && f.cfg.ReceiveMode != "on-start" {
-		f.mu.Lock()
-		f.queued[account] = append(f.queued[account], b)
-		f.mu.Unlock()
+	f.mu.Lock()
+	f.queued[account] = append(f.queued[account], b)
+	f.mu.Unlock()
+	f.kickReceive()
+}
+
+// Backlog counts messages waiting on the fake Signal server (injected, not yet delivered).
+func (f *Fake) Backlog() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, q := range f.queued {
+		n += len(q)
+	}
+	return n
+}
+
+func (f *Fake) kickReceive() {
+	select {
+	case f.recvWake <- struct{}{}:
+	default:
 	}
 }
 
-// deliver writes the inner object to every matching subscription; false if there was none.
-func (f *Fake) deliver(account string, inner []byte) bool {
+// receiveLoop is the daemon's receive thread: it takes one message at a time off the server and
+// passes it to the receivers while holding recvMu, the lock unsubscribeReceive also takes
+// (ManagerImpl's synchronized(messageHandlers) in 0.13.19). So a notification being written
+// when an unsubscribe arrives is on the wire before the unsubscribe reply, and none follows it.
+func (f *Fake) receiveLoop() {
+	defer f.wg.Done()
+	for {
+		if f.receiveOne() {
+			if iv := f.cfg.DeliveryInterval; iv > 0 {
+				select {
+				case <-time.After(iv):
+				case <-f.closing:
+					return
+				}
+			}
+			continue
+		}
+		select {
+		case <-f.recvWake:
+		case <-f.closing:
+			return
+		}
+	}
+}
+
+// receiveOne delivers (or, in on-start mode with nobody connected, loses) the oldest message of
+// the first account, in account order, that has a receiver. It reports whether a message was
+// taken off the server.
+func (f *Fake) receiveOne() bool {
 	type target struct {
 		c    *fconn
 		line []byte
 		sub  int64
 	}
-	var ts []target
+	f.recvMu.Lock()
+	defer f.recvMu.Unlock()
 	f.mu.Lock()
+	if f.closed {
+		f.mu.Unlock()
+		return false
+	}
+	accs := make([]string, 0, len(f.queued))
+	for acc, q := range f.queued {
+		if len(q) > 0 {
+			accs = append(accs, acc)
+		}
+	}
+	slices.Sort(accs)
+	conns := make([]*fconn, 0, len(f.conns))
 	for c := range f.conns {
-		if c.auto {
-			ts = append(ts, target{c, notification(inner, -1), -1})
-		}
-		ids := make([]int64, 0, len(c.subs))
-		for id := range c.subs {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
-			if filter := c.subs[id]; filter == "" || filter == account {
-				ts = append(ts, target{c, notification(inner, id), id})
+		conns = append(conns, c)
+	}
+	slices.SortFunc(conns, func(a, b *fconn) int { return int(a.seq - b.seq) })
+	var ts []target
+	var inner []byte
+	for _, acc := range accs {
+		msg := f.queued[acc][0]
+		for _, c := range conns {
+			if c.auto {
+				ts = append(ts, target{c, notification(msg, -1), -1})
 			}
+			ids := make([]int64, 0, len(c.subs))
+			for id := range c.subs {
+				ids = append(ids, id)
+			}
+			slices.Sort(ids)
+			for _, id := range ids {
+				if filter := c.subs[id]; filter == "" || filter == acc {
+					ts = append(ts, target{c, notification(msg, id), id})
+				}
+			}
+		}
+		if len(ts) > 0 || f.cfg.ReceiveMode == "on-start" {
+			inner = msg
+			f.queued[acc] = f.queued[acc][1:]
+			if len(f.queued[acc]) == 0 {
+				delete(f.queued, acc)
+			}
+			break
 		}
 	}
 	f.mu.Unlock()
+	if inner == nil {
+		return false
+	}
 	for _, t := range ts {
 		if err := t.c.write(t.line); err != nil && t.sub >= 0 {
 			f.mu.Lock()
@@ -116,7 +199,7 @@ func (f *Fake) deliver(account string, inner []byte) bool {
 			f.mu.Unlock()
 		}
 	}
-	return len(ts) > 0
+	return true
 }
 
 func notification(inner []byte, sub int64) []byte {
@@ -128,22 +211,4 @@ func notification(inner []byte, sub int64) []byte {
 	}
 	b := append([]byte(`{"jsonrpc":"2.0","method":"receive","params":`), params...)
 	return append(b, '}', '\n')
-}
-
-// flushQueued delivers messages that waited for a subscriber.
-func (f *Fake) flushQueued() {
-	f.mu.Lock()
-	q := f.queued
-	f.queued = map[string][][]byte{}
-	f.mu.Unlock()
-	for acc, msgs := range q {
-		for i, m := range msgs {
-			if !f.deliver(acc, m) {
-				f.mu.Lock()
-				f.queued[acc] = append(f.queued[acc], msgs[i:]...)
-				f.mu.Unlock()
-				break
-			}
-		}
-	}
 }

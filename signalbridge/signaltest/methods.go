@@ -488,6 +488,9 @@ func (f *Fake) mUnsubscribe(c *fconn, _ string, p params, raw json.RawMessage) (
 			return nil, newErr(codeInternal, "Cannot invoke \"com.fasterxml.jackson.databind.JsonNode.asInt()\" because the return value of \"com.fasterxml.jackson.databind.node.ObjectNode.get(String)\" is null (NullPointerException)")
 		}
 	}
+	// Under recvMu: a notification being written finishes first, and none follows the reply.
+	f.recvMu.Lock()
+	defer f.recvMu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if _, ok := c.subs[id]; !ok {
