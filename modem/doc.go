@@ -21,9 +21,11 @@
 //   - go.bug.st/serial's quirks stop at this package's edge: a (0, nil) read is ErrTimeout, a
 //     PortClosed error or EIO is ErrPortGone; a write that hangs is abandoned at the deadline.
 //   - Errors: sentinels ErrTimeout, ErrPortGone, ErrClosed, ErrUnavailable, ErrCommandFailed,
-//     ErrSIMMissing, ErrSIMLocked, ErrNoDevice, ErrBadResponse, ErrInvalidInput (match with
-//     errors.Is); *ResultError carries the final result and the numeric +CME/+CMS cause;
-//     *CommandError names the command that timed out or lost its port; *ParseError the line.
+//     ErrSIMMissing, ErrSIMLocked, ErrNoDevice, ErrBadResponse, ErrInvalidInput,
+//     ErrOutcomeUnknown (match with errors.Is); *ResultError carries the final result and the
+//     numeric +CME/+CMS cause; *CommandError names the command that timed out or lost its port
+//     (and whether its PDU had been written); *SendError the SMS part that failed; *ParseError
+//     the line.
 //   - Receiving: on +CMTI, at start-up, after every recovery and on every health tick the
 //     storage is read (AT+CMGR / AT+CMGL=4), PDUs are decoded (GSM 7-bit, UCS-2, national
 //     tables), concatenated parts are held until complete or MultipartTimeout (then handed over
@@ -36,7 +38,14 @@
 //   - Sending: PDU mode, GSM 7-bit when possible else UCS-2, concatenated with a fresh 8-bit
 //     reference per message, status report requested (Config.NoDeliveryReports turns it off);
 //     SendSMS returns the TP-MR of each part, and DeliveryReport.Ref matches it. Refused while
-//     the modem is not ready (ErrUnavailable). A timed-out part has an unknown outcome.
+//     the modem is not ready (ErrUnavailable). A send that may have gone out matches
+//     ErrOutcomeUnknown: the PDU reached the modem and no verdict came back (timeout, port gone,
+//     cancellation), or earlier parts of a multipart SMS were sent before a later one failed
+//     (a partial delivery: a resend would duplicate them). A failure before the PDU was written,
+//     or a +CMS ERROR for the first part, is a definite failure and does not match it.
+//   - A write never outlives its port: go.bug.st/serial writes to a bare fd number, so a write
+//     abandoned at a deadline and started after the port was closed would reach whatever file
+//     reused the number (the reopened modem, a database file); the port refuses it instead.
 //   - Recovery ladder on a timeout or a lost port, each step logged once and counted in
 //     Health.Recoveries: resync (AT), reopen the port (re-resolving a by-id link or the USB
 //     VID/PID, so a modem back as ttyUSB3 instead of ttyUSB2 is found), radio off/on

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -130,7 +131,7 @@ func (e *Engine) exec(ctx context.Context, cmd, pdu string, timeout time.Duratio
 	e.cmdMu.Lock()
 	defer e.cmdMu.Unlock()
 	if err := e.Err(); err != nil {
-		return nil, &CommandError{cmd, err}
+		return nil, &CommandError{Command: cmd, Err: err}
 	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -149,18 +150,25 @@ func (e *Engine) exec(ctx context.Context, cmd, pdu string, timeout time.Duratio
 	}()
 	e.commands.Add(1)
 
+	// written: the PDU and its Ctrl-Z may have reached the modem, which may then act on it
+	// (send the SMS) whatever happens to the command afterwards.
+	written := false
 	fail := func(err error) ([]string, error) {
 		e.finish(p)
-		return nil, &CommandError{cmd, err}
+		return nil, &CommandError{Command: cmd, Err: err, PDUWritten: written}
 	}
-	if err := e.write(ctx, timer.C, cmd+"\r"); err != nil {
+	if _, err := e.write(ctx, timer.C, cmd+"\r"); err != nil {
 		return fail(err)
 	}
 	if pdu != "" {
 		select {
 		case <-p.prompt:
 		case err := <-p.final: // e.g. +CMS ERROR instead of the prompt
-			return e.result(p, err)
+			if err == nil { // a final OK without a prompt: a stray answer, the PDU was never asked for
+				e.cancelPrompt()
+				return nil, &CommandError{Command: cmd, Err: fmt.Errorf("%w: final result before the > prompt", ErrBadResponse)}
+			}
+			return e.result(p, err, false)
 		case <-timer.C:
 			e.cancelPrompt()
 			return fail(ErrTimeout)
@@ -168,13 +176,14 @@ func (e *Engine) exec(ctx context.Context, cmd, pdu string, timeout time.Duratio
 			e.cancelPrompt()
 			return fail(ctx.Err())
 		}
-		if err := e.write(ctx, timer.C, pdu+"\x1a"); err != nil {
+		var err error
+		if written, err = e.write(ctx, timer.C, pdu+"\x1a"); err != nil {
 			return fail(err)
 		}
 	}
 	select {
 	case err := <-p.final:
-		return e.result(p, err)
+		return e.result(p, err, written)
 	case <-timer.C:
 		return fail(ErrTimeout)
 	case <-ctx.Done():
@@ -192,7 +201,10 @@ func (e *Engine) finish(p *pending) {
 	e.mu.Unlock()
 }
 
-func (e *Engine) result(p *pending, err error) ([]string, error) {
+// result turns the final result into the command's answer. A final error that is not the
+// modem's own answer (the port went away, the engine was closed) after the PDU was written
+// leaves the outcome unknown.
+func (e *Engine) result(p *pending, err error, written bool) ([]string, error) {
 	e.mu.Lock()
 	lines := p.lines
 	e.mu.Unlock()
@@ -203,33 +215,53 @@ func (e *Engine) result(p *pending, err error) ([]string, error) {
 	if errors.As(err, &re) {
 		return lines, err
 	}
-	return lines, &CommandError{p.cmd, err}
+	return lines, &CommandError{Command: p.cmd, Err: err, PDUWritten: written}
 }
 
-// write writes b; go.bug.st/serial has no write timeout, so a wedged write(2) is abandoned at the
-// deadline (the goroutine ends when the kernel gives up or the port is closed).
-func (e *Engine) write(ctx context.Context, deadline <-chan time.Time, s string) error {
-	done := make(chan error, 1)
-	go func() {
-		_, err := e.port.Write([]byte(s))
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			if errors.Is(err, ErrPortGone) || errors.Is(err, ErrClosed) {
-				e.stop(err)
-			}
-			return err
-		}
-		return nil
-	case <-deadline:
-		return ErrTimeout
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-e.done:
-		return e.Err()
+// write writes s; go.bug.st/serial has no write timeout, so a wedged write(2) is abandoned at the
+// deadline (the goroutine ends when the kernel gives up or the port is closed; serialPort makes
+// sure a write that starts after the close goes nowhere). reached reports whether all of s may
+// have gone to the port: the write completed, or it was abandoned still running; a write that
+// failed short of its last byte did not reach it.
+func (e *Engine) write(ctx context.Context, deadline <-chan time.Time, s string) (reached bool, err error) {
+	type res struct {
+		n   int
+		err error
 	}
+	done := make(chan res, 1)
+	go func() {
+		n, err := e.port.Write([]byte(s))
+		done <- res{n, err}
+	}()
+	var abandon error
+	select {
+	case r := <-done:
+		return e.wrote(r.n, r.err, s)
+	case <-deadline:
+		abandon = ErrTimeout
+	case <-ctx.Done():
+		abandon = ctx.Err()
+	case <-e.done:
+		abandon = e.Err()
+	}
+	select {
+	case r := <-done: // it ended meanwhile: a failure of its own says more
+		if r.err != nil {
+			return e.wrote(r.n, r.err, s)
+		}
+	default: // still running: it may yet complete
+	}
+	return true, abandon
+}
+
+func (e *Engine) wrote(n int, err error, s string) (reached bool, _ error) {
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, ErrPortGone) || errors.Is(err, ErrClosed) {
+		e.stop(err)
+	}
+	return n >= len(s), err
 }
 
 // reader reads the port until it fails and feeds what arrives to the line splitter.

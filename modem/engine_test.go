@@ -223,17 +223,24 @@ func TestEngine_PortGoneMidCommand(t *testing.T) {
 
 func TestEngine_ExecPDU(t *testing.T) {
 	tests := []struct {
-		name   string
-		prompt string
-		final  string
-		want   []string
-		err    error
+		name    string
+		prompt  string
+		readPDU bool   // the modem reads the PDU
+		final   string // then answers this
+		unplug  bool   // then drops off the bus
+		want    []string
+		err     error
+		unknown bool // the outcome is unknown: the PDU reached the modem, no verdict came
 	}{
-		{"ok", "\r\n> ", "\r\n+CMGS: 17\r\n\r\nOK\r\n", []string{"+CMGS: 17"}, nil},
-		{"prompt with urc after it", "\r\n> \r\n+CMTI: \"ME\",4\r\n", "\r\n+CMGS: 18\r\n\r\nOK\r\n", []string{"+CMGS: 18"}, nil},
-		{"cms error", "\r\n> ", "\r\n+CMS ERROR: 500\r\n", nil, ErrCommandFailed},
-		{"error instead of prompt", "\r\n+CMS ERROR: 331\r\n", "", nil, ErrCommandFailed},
-		{"no prompt", "", "", nil, ErrTimeout},
+		{"ok", "\r\n> ", true, "\r\n+CMGS: 17\r\n\r\nOK\r\n", false, []string{"+CMGS: 17"}, nil, false},
+		{"prompt with urc after it", "\r\n> \r\n+CMTI: \"ME\",4\r\n", true, "\r\n+CMGS: 18\r\n\r\nOK\r\n", false, []string{"+CMGS: 18"}, nil, false},
+		{"cms error", "\r\n> ", true, "\r\n+CMS ERROR: 500\r\n", false, nil, ErrCommandFailed, false},
+		{"error instead of prompt", "\r\n+CMS ERROR: 331\r\n", false, "", false, nil, ErrCommandFailed, false},
+		{"ok instead of prompt", "\r\nOK\r\n", false, "", false, nil, ErrBadResponse, false},
+		{"no prompt", "", false, "", false, nil, ErrTimeout, false},
+		{"port gone before the prompt", "", false, "", true, nil, ErrPortGone, false},
+		{"no answer after the pdu", "\r\n> ", true, "", false, nil, ErrTimeout, true},
+		{"port gone after the pdu", "\r\n> ", true, "", true, nil, ErrPortGone, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,20 +252,25 @@ func TestEngine_ExecPDU(t *testing.T) {
 				go func() {
 					line.cmd(t)
 					line.send(tt.prompt)
-					if tt.final == "" {
-						return
+					if tt.readPDU {
+						got <- line.pdu(t)
+						line.send(tt.final)
 					}
-					got <- line.pdu(t)
-					line.send(tt.final)
+					if tt.unplug {
+						line.unplug()
+					}
 				}()
 				lines, err := e.ExecPDU(context.Background(), "AT+CMGS=9", "0011AABB", 5*time.Second, "+CMGS:")
 				if !errors.Is(err, tt.err) || (tt.err == nil && err != nil) {
 					t.Fatalf("err = %v, want %v", err, tt.err)
 				}
+				if u := errors.Is(err, ErrOutcomeUnknown); u != tt.unknown {
+					t.Errorf("err = %v: outcome unknown %v, want %v", err, u, tt.unknown)
+				}
 				if strings.Join(lines, "|") != strings.Join(tt.want, "|") {
 					t.Errorf("lines = %q", lines)
 				}
-				if tt.final != "" {
+				if tt.readPDU {
 					if pdu := <-got; pdu != "0011AABB" {
 						t.Errorf("pdu = %q", pdu)
 					}
@@ -266,6 +278,37 @@ func TestEngine_ExecPDU(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A PDU write that fails before its Ctrl-Z went out leaves nothing for the modem to send.
+func TestEngine_ExecPDUShortWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p, line := newLine()
+		sp := &shortPort{Port: p, failOn: "0011"}
+		e := NewEngine(sp, nil)
+		defer e.Close()
+		go func() {
+			line.cmd(t)
+			line.send("\r\n> ")
+		}()
+		_, err := e.ExecPDU(context.Background(), "AT+CMGS=9", "0011AABB", 5*time.Second, "+CMGS:")
+		if !errors.Is(err, ErrPortGone) || errors.Is(err, ErrOutcomeUnknown) {
+			t.Errorf("err = %v; want ErrPortGone, not ErrOutcomeUnknown", err)
+		}
+	})
+}
+
+// shortPort fails a write that starts with failOn after writing part of it (EIO mid-write).
+type shortPort struct {
+	Port
+	failOn string
+}
+
+func (s *shortPort) Write(b []byte) (int, error) {
+	if strings.HasPrefix(string(b), s.failOn) {
+		return 2, ErrPortGone
+	}
+	return s.Port.Write(b)
 }
 
 func TestEngine_StrayFinalIsNotAReply(t *testing.T) {

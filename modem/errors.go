@@ -27,6 +27,13 @@ var (
 	ErrBadResponse = errors.New("modem: unparsable response")
 	// ErrInvalidInput: a caller passed something we cannot send (empty text, bad number).
 	ErrInvalidInput = errors.New("modem: invalid input")
+	// ErrOutcomeUnknown: the PDU reached the modem (written after the "> " prompt, with its
+	// Ctrl-Z) and then the command ended without the modem's verdict (timeout, port gone,
+	// cancellation, OK without +CMGS), so the SMS may have been sent; or an earlier part of the
+	// same multipart SMS was sent. Sending it again may give the customer a duplicate (see
+	// ARCHITECTURE section 3 rule 6). The error also wraps its cause (ErrTimeout, ErrPortGone, a
+	// *ResultError, ...).
+	ErrOutcomeUnknown = errors.New("modem: send outcome unknown")
 )
 
 // Kind is the class of a final result code.
@@ -111,16 +118,58 @@ func IsCME(err error, code int) bool {
 }
 
 // CommandError says which command failed for reasons outside the modem's answer (timeout, port
-// gone, cancellation). It unwraps to the cause.
+// gone, cancellation). It unwraps to the cause. When PDUWritten is set (a PDU command whose PDU
+// had gone to the modem), it also matches ErrOutcomeUnknown.
 type CommandError struct {
 	Command string
 	Err     error
+	// PDUWritten: the PDU and its Ctrl-Z reached the port before the command failed, so the
+	// modem may have acted on it (for AT+CMGS: sent the SMS).
+	PDUWritten bool
 }
 
-func (e *CommandError) Error() string { return "modem: " + e.Command + ": " + e.Err.Error() }
+func (e *CommandError) Error() string {
+	if e.PDUWritten {
+		return "modem: " + e.Command + ": " + e.Err.Error() + " after the PDU was written"
+	}
+	return "modem: " + e.Command + ": " + e.Err.Error()
+}
 
 // Unwrap returns the cause.
 func (e *CommandError) Unwrap() error { return e.Err }
+
+// Is makes a command that failed after its PDU was written match ErrOutcomeUnknown.
+func (e *CommandError) Is(target error) bool { return target == ErrOutcomeUnknown && e.PDUWritten }
+
+// SendError is a SendSMS that failed at one part. It unwraps to the cause (a *ResultError with
+// the +CMS cause, a *CommandError with ErrTimeout or ErrPortGone, ...). OutcomeUnknown (which
+// makes it match ErrOutcomeUnknown) is set when the failing part may have been sent (its PDU
+// reached the modem and no verdict came back) or when earlier parts were sent: the customer
+// already has part of the message, so resending would duplicate those parts.
+type SendError struct {
+	To             string // masked
+	Part, Parts    int    // the part that failed (1-based) and how many the message has
+	Sent           int    // parts the network accepted before it
+	OutcomeUnknown bool
+	Err            error
+}
+
+func (e *SendError) Error() string {
+	msg := fmt.Sprintf("modem: send part %d of %d to %s: %v", e.Part, e.Parts, e.To, e.Err)
+	switch {
+	case e.Sent > 0:
+		msg += fmt.Sprintf(" (partial delivery: %d of %d parts already sent; resending would duplicate them)", e.Sent, e.Parts)
+	case e.OutcomeUnknown:
+		msg += " (outcome unknown: the SMS may have been sent)"
+	}
+	return msg
+}
+
+// Unwrap returns the cause.
+func (e *SendError) Unwrap() error { return e.Err }
+
+// Is makes a send with an unknown outcome (or a partial delivery) match ErrOutcomeUnknown.
+func (e *SendError) Is(target error) bool { return target == ErrOutcomeUnknown && e.OutcomeUnknown }
 
 // ParseError is a response line the modem sent that we could not parse.
 type ParseError struct {

@@ -225,11 +225,22 @@ func (m *Modem) engine() *Engine {
 }
 
 // SendSMS sends text to the E.164 number to in PDU mode, split into concatenated parts when
-// long, and returns the message reference of each part (what delivery reports carry). When a
-// later part fails, the references of the parts already sent are returned with the error:
-// the recipient may have received the first parts. Errors: ErrUnavailable while the modem is
-// not ready (retry later), ErrInvalidInput, a *ResultError with the +CMS cause, ErrTimeout or
-// ErrPortGone (the outcome of that part is unknown).
+// long, and returns the message reference of each part (what delivery reports carry).
+//
+// Errors: ErrUnavailable while the modem is not ready (retry later), ErrInvalidInput, or a
+// *SendError naming the part that failed and wrapping its cause (a *ResultError with the +CMS
+// cause; a *CommandError with ErrTimeout, ErrPortGone or the context's error). A *SendError
+// matches ErrOutcomeUnknown when sending again could duplicate what the customer gets:
+//   - the failing part's PDU reached the modem (after the "> " prompt) and the command then
+//     timed out, lost its port, was cancelled, or got OK without +CMGS: the SMS may have gone;
+//   - an earlier part of a multipart message was accepted (+CMGS) and a later one failed, even
+//     definitively (+CMS ERROR): a partial delivery. We treat it as unknown rather than as a
+//     failure, because a resend repeats the parts the customer already has; the references of
+//     the parts sent are returned with the error.
+//
+// A failure before the PDU was written (no prompt, an error answer to AT+CMGS=) or a +CMS ERROR
+// for the first part is a definite failure: nothing was sent, and it does not match
+// ErrOutcomeUnknown.
 func (m *Modem) SendSMS(ctx context.Context, to, text string) (refs []int, err error) {
 	pdus, err := m.enc.EncodeSubmit(to, text, !m.cfg.NoDeliveryReports)
 	if err != nil {
@@ -243,6 +254,7 @@ func (m *Modem) SendSMS(ctx context.Context, to, text string) (refs []int, err e
 	}
 	for i, p := range pdus {
 		lines, err := eng.ExecPDU(ctx, "AT+CMGS="+strconv.Itoa(p.Len), p.Hex, m.cfg.SendTimeout, "+CMGS:")
+		unknown := false
 		if err == nil {
 			var mr int
 			mr, err = firstParsed(lines, "+CMGS:", parseCMGS)
@@ -251,16 +263,20 @@ func (m *Modem) SendSMS(ctx context.Context, to, text string) (refs []int, err e
 				m.update(func(h *Health) { h.Sent++ })
 				continue
 			}
+			unknown = true // the modem said OK to the PDU: it went out, we only lack its reference
 		}
 		m.update(func(h *Health) { h.SendErrors++ })
-		m.log.Warn("modem: send failed", "to", redact.Number(to), "part", i+1, "parts", len(pdus), "err", err)
+		serr := &SendError{To: redact.Number(to), Part: i + 1, Parts: len(pdus), Sent: i,
+			OutcomeUnknown: unknown || i > 0 || errors.Is(err, ErrOutcomeUnknown), Err: err}
+		m.log.Warn("modem: send failed", "to", serr.To, "part", serr.Part, "parts", serr.Parts,
+			"outcome_unknown", serr.OutcomeUnknown, "err", err)
 		if errors.Is(err, ErrTimeout) || errors.Is(err, ErrPortGone) {
 			select {
 			case m.trouble <- err:
 			default:
 			}
 		}
-		return refs, fmt.Errorf("send part %d of %d to %s: %w", i+1, len(pdus), redact.Number(to), err)
+		return refs, serr
 	}
 	m.log.Info("modem: sms sent", "to", redact.Number(to), "parts", len(pdus), "refs", refs)
 	return refs, nil
@@ -358,7 +374,7 @@ func (m *Modem) connect(ctx context.Context, reopen bool) error {
 func (m *Modem) exec(ctx context.Context, cmd string, prefixes ...string) ([]string, error) {
 	eng := m.engine()
 	if eng == nil {
-		return nil, &CommandError{cmd, ErrPortGone}
+		return nil, &CommandError{Command: cmd, Err: ErrPortGone}
 	}
 	return eng.Exec(ctx, cmd, m.cfg.CommandTimeout, prefixes...)
 }

@@ -62,7 +62,7 @@ func (m *Modem) drain(ctx context.Context) error {
 func (m *Modem) execLong(ctx context.Context, cmd string, prefixes ...string) ([]string, error) {
 	eng := m.engine()
 	if eng == nil {
-		return nil, &CommandError{cmd, ErrPortGone}
+		return nil, &CommandError{Command: cmd, Err: ErrPortGone}
 	}
 	return eng.Exec(ctx, cmd, 3*m.cfg.CommandTimeout, prefixes...)
 }

@@ -67,27 +67,31 @@ type Sim struct {
 	names    []string
 	commands []string
 
-	echo     bool
-	sim      string
-	cfun     int
-	reg      int
-	tech     int
-	csq      int
-	rsrp     int
-	rsrq     int
-	store    map[int]stored
-	nextMR   int
-	cmgsLen  int // >0 while in PDU entry after AT+CMGS=<n>
-	pduBuf   []byte
-	stall    int // commands still to ignore; <0 forever
-	flood    int // URCs between reply lines
-	floodFor int // replies still flooded
-	garbage  []byte
-	failSend []int // +CMS causes for the next sends
-	sent     []SentPDU
-	hook     func(cmd string)
-	inHook   atomic.Bool
-	unplugRq bool
+	echo      bool
+	sim       string
+	cfun      int
+	reg       int
+	tech      int
+	csq       int
+	rsrp      int
+	rsrq      int
+	store     map[int]stored
+	nextMR    int
+	cmgsLen   int // >0 while in PDU entry after AT+CMGS=<n>
+	pduBuf    []byte
+	stall     int // commands still to ignore; <0 forever
+	flood     int // URCs between reply lines
+	floodFor  int // replies still flooded
+	garbage   []byte
+	failSend  []int       // +CMS causes for the next sends
+	failPart  map[int]int // concatenation seq → +CMS cause, once
+	stallPDU  int         // PDUs still to take (and send) without an answer
+	unplugPDU bool        // drop off the bus after taking the next PDU
+	pduHook   func(pdu string)
+	sent      []SentPDU
+	hook      func(cmd string)
+	inHook    atomic.Bool
+	unplugRq  bool
 }
 
 type stored struct {
@@ -232,7 +236,10 @@ func (s *Sim) simState() string {
 // Unplug pulls the modem off the bus: the master side closes (the client's reads fail with
 // go.bug.st/serial's PortClosed, its writes with EIO), the slave path disappears, and the link
 // is removed. Safe from a hook (the command being processed stays unanswered).
-func (s *Sim) Unplug() {
+func (s *Sim) Unplug() { s.unplug(!s.inHook.Load()) }
+
+// unplug requests the unplug; wait says to wait for the reader to stop (never on its own goroutine).
+func (s *Sim) unplug(wait bool) {
 	s.mu.Lock()
 	if !s.plugged {
 		s.mu.Unlock()
@@ -246,7 +253,7 @@ func (s *Sim) Unplug() {
 		_ = os.Remove(link)
 	}
 	_, _ = unix.Write(wake, []byte{1})
-	if !s.inHook.Load() {
+	if wait {
 		<-running
 	}
 }
@@ -316,6 +323,43 @@ func (s *Sim) GarbageInNextReply(b []byte) {
 func (s *Sim) FailSends(codes ...int) {
 	s.mu.Lock()
 	s.failSend = append(s.failSend, codes...)
+	s.mu.Unlock()
+}
+
+// FailPart makes the next PDU that is part seq of its message (1 for a single-part SMS) fail
+// with +CMS ERROR: code, once. The other parts go through.
+func (s *Sim) FailPart(seq, code int) {
+	s.mu.Lock()
+	if s.failPart == nil {
+		s.failPart = map[int]int{}
+	}
+	s.failPart[seq] = code
+	s.mu.Unlock()
+}
+
+// StallAfterPDU makes the modem take the next n PDUs after their Ctrl-Z and send them (they show
+// in Sent) but never answer +CMGS: the firmware hangs between the radio and the reply. Other
+// commands are answered as usual.
+func (s *Sim) StallAfterPDU(n int) {
+	s.mu.Lock()
+	s.stallPDU = n
+	s.mu.Unlock()
+}
+
+// UnplugAfterPDU makes the modem take the next PDU, send it (it shows in Sent), and drop off the
+// bus before answering +CMGS, as a modem that resets while sending does.
+func (s *Sim) UnplugAfterPDU() {
+	s.mu.Lock()
+	s.unplugPDU = true
+	s.mu.Unlock()
+}
+
+// OnPDU installs a hook called with every PDU (hex, as received) when its Ctrl-Z arrives, before
+// the modem acts on it (nil removes it). It runs on the simulator's goroutine and may call any
+// method: Stall (the PDU is then neither sent nor answered), StallAfterPDU, FailPart, Unplug.
+func (s *Sim) OnPDU(f func(pdu string)) {
+	s.mu.Lock()
+	s.pduHook = f
 	s.mu.Unlock()
 }
 
@@ -525,7 +569,9 @@ func (s *Sim) reader(master, wake int, running chan struct{}) {
 			if inPDU {
 				switch c {
 				case 0x1a:
-					s.submit()
+					if s.submit() {
+						return
+					}
 					inPDU = false
 				case 0x1b:
 					s.mu.Lock()
@@ -850,54 +896,84 @@ func tpduLen(pdu string) int {
 	return len(b) - 1 - int(b[0])
 }
 
-// submit ends PDU entry (Ctrl-Z) and answers +CMGS or +CMS ERROR.
-func (s *Sim) submit() {
+// submit ends PDU entry (Ctrl-Z) and answers +CMGS or +CMS ERROR. It returns true when the
+// modem went off the bus.
+func (s *Sim) submit() (gone bool) {
 	s.mu.Lock()
 	want, h := s.cmgsLen, string(s.pduBuf)
 	s.cmgsLen, s.pduBuf = 0, nil
+	hook := s.pduHook
+	s.mu.Unlock()
+	if hook != nil {
+		s.inHook.Store(true)
+		hook(h)
+		s.inHook.Store(false)
+	}
+	s.mu.Lock()
+	if s.unplugRq {
+		s.mu.Unlock()
+		return true
+	}
 	if s.stall != 0 {
 		s.mu.Unlock()
-		return
+		return false
 	}
 	if len(s.failSend) > 0 {
 		code := s.failSend[0]
 		s.failSend = s.failSend[1:]
 		s.mu.Unlock()
 		s.reply(nil, fmt.Sprintf("+CMS ERROR: %d", code))
-		return
+		return false
 	}
 	s.mu.Unlock()
 	p, err := pdumode.UnmarshalHexString(h)
 	if err != nil || len(p.TPDU) != want {
 		s.reply(nil, "+CMS ERROR: 304")
-		return
+		return false
 	}
 	t, err := sms.Unmarshal(p.TPDU, sms.AsMO)
 	if err != nil || t.SmsType() != tpdu.SmsSubmit {
 		s.reply(nil, "+CMS ERROR: 304")
-		return
+		return false
 	}
 	text, err := sms.Decode([]*tpdu.TPDU{t})
 	if err != nil {
 		s.reply(nil, "+CMS ERROR: 304")
-		return
+		return false
 	}
-	s.mu.Lock()
-	if s.cfun != 1 || (s.reg != 1 && s.reg != 5) {
-		s.mu.Unlock()
-		s.reply(nil, "+CMS ERROR: 331")
-		return
-	}
-	mr := s.nextMR
-	s.nextMR = s.nextMR%255 + 1
 	total, seq, ref, ok := t.ConcatInfo()
 	if !ok {
 		total, seq, ref = 1, 1, 0
 	}
+	s.mu.Lock()
+	if code, fail := s.failPart[seq]; fail {
+		delete(s.failPart, seq)
+		s.mu.Unlock()
+		s.reply(nil, fmt.Sprintf("+CMS ERROR: %d", code))
+		return false
+	}
+	if s.cfun != 1 || (s.reg != 1 && s.reg != 5) {
+		s.mu.Unlock()
+		s.reply(nil, "+CMS ERROR: 331")
+		return false
+	}
+	mr := s.nextMR
+	s.nextMR = s.nextMR%255 + 1
 	sp := SentPDU{To: t.DA.Number(), Text: string(text), MR: mr, Ref: ref, Seq: seq, Total: total,
 		Report: t.FirstOctet.SRR(), PDU: h}
 	s.sent = append(s.sent, sp)
 	reports := s.opts.Reports && sp.Report
+	if s.stallPDU > 0 { // sent, but the answer never comes
+		s.stallPDU--
+		s.mu.Unlock()
+		return false
+	}
+	if s.unplugPDU {
+		s.unplugPDU = false
+		s.mu.Unlock()
+		s.unplug(false) // we are the reader: it stops when we return
+		return true
+	}
 	s.mu.Unlock()
 	s.reply([]string{fmt.Sprintf("+CMGS: %d", mr)}, "OK")
 	if reports {
@@ -905,6 +981,7 @@ func (s *Sim) submit() {
 			s.write([]byte(fmt.Sprintf("\r\n+CDS: %d\r\n%s\r\n", tpduLen(r), r)))
 		}
 	}
+	return false
 }
 
 // statusReport builds the SMS-STATUS-REPORT saying message mr to sp.To was delivered.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -148,5 +149,70 @@ func TestSim_SIMMissing(t *testing.T) {
 		if got := c.until("OK"); got[len(got)-1] != want {
 			t.Errorf("%s → %q, want %s", cmd, got, want)
 		}
+	}
+}
+
+// The send faults: a refused part, a PDU sent but never answered, a modem that drops off the bus
+// after taking a PDU.
+func TestSim_SendFaults(t *testing.T) {
+	sim, err := modemtest.New(modemtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	c := dial(t, sim.Path())
+	c.send("ATE0\r")
+	c.until("OK")
+	const pdu = "0001000B914171000000F1000004C8F71D14\x1a" // a single-part SMS: part 1
+	submit := func() {
+		t.Helper()
+		c.send("AT+CMGS=17\r")
+		if p, _ := c.r.ReadString(' '); strings.TrimSpace(p) != ">" {
+			t.Fatalf("prompt = %q", p)
+		}
+		c.send(pdu)
+	}
+
+	sim.FailPart(2, 331) // not this message's part: no effect
+	sim.FailPart(1, 500)
+	submit()
+	if got := strings.Join(c.until("OK"), "|"); got != "+CMS ERROR: 500" {
+		t.Errorf("failed part: %q", got)
+	}
+	if n := len(sim.Sent()); n != 0 {
+		t.Errorf("refused part was sent: %d", n)
+	}
+
+	sim.StallAfterPDU(1)
+	var mu sync.Mutex
+	var pdus []string
+	sim.OnPDU(func(h string) {
+		mu.Lock()
+		pdus = append(pdus, h)
+		mu.Unlock()
+	})
+	submit()
+	// The modem answers the next command, and no +CMGS came before its OK.
+	c.send("AT\r")
+	if got := strings.Join(c.until("OK"), "|"); got != "OK" {
+		t.Errorf("after a stalled send: %q", got)
+	}
+	if s := sim.Sent(); len(s) != 1 || s[0].Text != "How " {
+		t.Errorf("stalled send was not sent: %+v", s)
+	}
+
+	sim.UnplugAfterPDU()
+	submit()
+	if l, err := c.r.ReadString('\n'); err == nil {
+		t.Errorf("read after the modem dropped off = %q, want an error", l)
+	}
+	if n, u := len(sim.Sent()), sim.Unplugs(); n != 2 || u != 1 {
+		t.Errorf("sent %d unplugs %d; want 2 and 1", n, u)
+	}
+	sim.OnPDU(nil)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(pdus) != 2 || pdus[0] != strings.TrimSuffix(pdu, "\x1a") {
+		t.Errorf("OnPDU saw %q", pdus)
 	}
 }

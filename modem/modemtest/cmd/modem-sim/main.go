@@ -14,6 +14,9 @@
 //	simout | simin         remove / insert the SIM
 //	flood <n> <replies>    n URCs between reply lines of the next replies
 //	failsend <cause>       the next AT+CMGS fails with +CMS ERROR: <cause>
+//	failpart <n> <cause>   the next part n of an SMS (1: also a single SMS) fails with +CMS ERROR
+//	stallpdu <n>           the next n SMS are sent but their +CMGS answer never comes
+//	unplugpdu              the next SMS is sent, then the modem drops off the bus unanswered
 //	sent                   print the texts sent so far
 //
 // It stops on SIGINT/SIGTERM.
@@ -154,6 +157,24 @@ func command(sim *modemtest.Sim, line string) error {
 			return err
 		}
 		sim.FailSends(n)
+	case "failpart":
+		n, err := num(1)
+		if err != nil {
+			return err
+		}
+		code, err := num(2)
+		if err != nil {
+			return err
+		}
+		sim.FailPart(n, code)
+	case "stallpdu":
+		n, err := num(1)
+		if err != nil {
+			return err
+		}
+		sim.StallAfterPDU(n)
+	case "unplugpdu":
+		sim.UnplugAfterPDU()
 	case "sent":
 		for _, t := range sim.SentTexts() {
 			fmt.Println(t)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shopkit/relay/modem"
+	"github.com/shopkit/relay/modem/modemtest"
 )
 
 // The test binary doubles as modem-sim when MODEM_SIM_HELPER is set, so the program is tested
@@ -99,5 +100,34 @@ func TestModemSim_Program(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no +CMTI after the sms command")
+	}
+}
+
+func TestCommand_Faults(t *testing.T) {
+	sim, err := modemtest.New(modemtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	tests := []struct {
+		line string
+		ok   bool
+	}{
+		{"failpart 2 331", true},
+		{"failpart 2", false},
+		{"failpart x 331", false},
+		{"stallpdu 1", true},
+		{"stallpdu", false},
+		{"unplugpdu", true},
+		{"failsend 500", true},
+		{"stall -1", true},
+		{"unstall", true},
+		{"frobnicate", false},
+		{"", true},
+	}
+	for _, tt := range tests {
+		if err := command(sim, tt.line); (err == nil) != tt.ok {
+			t.Errorf("command(%q) = %v; want ok %v", tt.line, err, tt.ok)
+		}
 	}
 }
