@@ -116,6 +116,8 @@ const (
 	CodeNotMobile   = "not_mobile"
 	CodeExpired     = "already_expired"
 	CodeControlChar = "control_character"
+	// CodeDuplicate is the error code of a duplicate event (not a rejection).
+	CodeDuplicate = "duplicate"
 )
 
 var idRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -123,9 +125,16 @@ var idRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // DecodeJob reads and validates a job payload (contract v1). Unknown fields are ignored. Every
 // failure is a *FieldError naming the field; its ID is set whenever the id itself was readable,
 // so the rejection can be reported on P/events.
+//
+// A payload that cannot be decoded whole (over MaxPayload, not JSON) still names its job when
+// the id can be read near its start (see peekID): the backend hears a rejected event for it
+// instead of waiting for one that never comes.
 func DecodeJob(payload []byte, now time.Time, def JobDefaults) (Job, error) {
 	fields, err := decodeObject(payload)
 	if err != nil {
+		if fe, ok := err.(*FieldError); ok {
+			fe.ID = peekID(payload)
+		}
 		return Job{}, err
 	}
 	d := &decoder{fields: fields}
@@ -157,6 +166,8 @@ func DecodeJob(payload []byte, now time.Time, def JobDefaults) (Job, error) {
 		d.fail("text", CodeConflict, "give template or text, not both")
 	case j.Template != "" && !templateNameRe.MatchString(j.Template):
 		d.fail("template", CodeInvalid, "want 1-64 of a-z 0-9 _ -")
+	case j.Text != "" && strings.TrimSpace(j.Text) == "":
+		d.fail("text", CodeRequired, "is blank")
 	case j.Text != "":
 		d.checkText("text", j.Text, maxTextRunes)
 	}
@@ -211,6 +222,79 @@ func decodeObject(payload []byte) (map[string]json.RawMessage, error) {
 		return nil, &FieldError{Code: CodeNotJSON, Detail: "payload has data after the JSON object"}
 	}
 	return fields, nil
+}
+
+// idScanLimit bounds how much of a payload that cannot be decoded whole is read to find its id.
+const idScanLimit = 4 << 10
+
+// peekID returns the top-level "id" of a payload that cannot be decoded whole, read token by
+// token from its first idScanLimit bytes only (never the whole payload into memory structures),
+// or "" when none can be read there: the payload does not start as a JSON object, the id is not
+// a valid job id (1-128 of A-Za-z0-9._:-), or it lies beyond the bound (after a huge field).
+// An "id" inside a nested value is not the job's. When the object repeats "id" within the
+// bound, the last one counts, as in a whole decode.
+func peekID(payload []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(payload[:min(len(payload), idScanLimit)]))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	var id any
+	for {
+		t, err := dec.Token() // a key, or the end of the object
+		key, isKey := t.(string)
+		if err != nil || !isKey {
+			break
+		}
+		if key == "id" {
+			if id, err = dec.Token(); err != nil {
+				id = nil
+				break
+			}
+			if d, isDelim := id.(json.Delim); isDelim && !skipNested(dec, d) {
+				break
+			}
+			continue
+		}
+		if !skipValue(dec) {
+			break
+		}
+	}
+	if s, ok := id.(string); ok && idRe.MatchString(s) {
+		return s
+	}
+	return ""
+}
+
+// skipValue reads one JSON value of any shape; false when the input ends or is not JSON.
+func skipValue(dec *json.Decoder) bool {
+	t, err := dec.Token()
+	if err != nil {
+		return false
+	}
+	if d, ok := t.(json.Delim); ok {
+		return skipNested(dec, d)
+	}
+	return true
+}
+
+// skipNested reads the rest of the object or array opened by d.
+func skipNested(dec *json.Decoder, d json.Delim) bool {
+	if d != '{' && d != '[' {
+		return false
+	}
+	for depth := 1; depth > 0; {
+		t, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		switch t {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+	}
+	return true
 }
 
 // decoder reads fields one by one so that a wrong type names its field, and keeps the first

@@ -1,8 +1,10 @@
 package relay
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +56,8 @@ func TestDecodeJob_Rejections(t *testing.T) {
 	}{
 		{"not json", `not json`, "", "", CodeNotJSON},
 		{"array", `[1,2]`, "", "", CodeNotJSON},
-		{"trailing data", `{"id":"a"} {}`, "", "", CodeNotJSON},
+		{"trailing data", `{"id":"a"} {}`, "a", "", CodeNotJSON},
+		{"truncated, id readable", `{"id":"j1","to":"+4915112345678","text":"x"`, "j1", "", CodeNotJSON},
 		{"invalid utf8", "{\"id\":\"a\xff\"}", "", "", CodeNotJSON},
 		{"no id", `{"to":"+4915112345678","text":"x"}`, "", "id", CodeRequired},
 		{"id wrong type", `{"id":42}`, "", "id", CodeWrongType},
@@ -115,6 +118,89 @@ func TestDecodeJob_TooLarge(t *testing.T) {
 	}
 }
 
+// A payload that cannot be decoded whole still names its job when the id can be read from its
+// first idScanLimit bytes, at the top level, and is a valid id.
+func TestDecodeJob_EnvelopeID(t *testing.T) {
+	huge := strings.Repeat("a", MaxPayload)       // makes any payload too large
+	pastBound := strings.Repeat("b", idScanLimit) // pushes what follows past the scan bound
+	tests := []struct {
+		name, in string
+		id, code string
+	}{
+		{"id first", `{"id":"j1","to":"+4915112345678","text":"` + huge + `"}`, "j1", CodeTooLarge},
+		{"id after small fields", `{"to":"+4915112345678","vars":{"a":[1,{"b":null}]},"n":1.5,"ok":true,"id":"j2","pad":"` + huge + `"}`, "j2", CodeTooLarge},
+		{"escaped key", `{"\u0069d":"j3","pad":"` + huge + `"}`, "j3", CodeTooLarge},
+		{"id after a huge field", `{"pad":"` + huge + `","id":"j1"}`, "", CodeTooLarge},
+		{"id just past the bound", `{"pad":"` + pastBound + `","id":"j1","more":"` + huge + `"}`, "", CodeTooLarge},
+		{"later id past the bound not seen", `{"id":"j1","pad":"` + pastBound + `","id":"j2","more":"` + huge + `"}`, "j1", CodeTooLarge},
+		{"repeated id: the last counts", `{"id":"j1","id":"j2","pad":"` + huge + `"}`, "j2", CodeTooLarge},
+		{"repeated id: the last is invalid", `{"id":"j1","id":"a b","pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"nested id only", `{"vars":{"id":"nested"},"pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"nested id then the real one", `{"consent":{"id":"nested","x":{"id":"deeper"}},"id":"real","pad":"` + huge + `"}`, "real", CodeTooLarge},
+		{"id in an array", `{"list":[{"id":"n1"},"id",["id"]],"pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"id as a value", `{"key":"id","pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"invalid id chars", `{"id":"a b","pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"id too long", `{"id":"` + strings.Repeat("x", 129) + `","pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"empty id", `{"id":"","pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"id a number", `{"id":42,"pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"id an object", `{"id":{"id":"x"},"pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"id an array", `{"id":["x"],"pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"id null", `{"id":null,"pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"top-level array", `[{"id":"j1"},"` + huge + `"]`, "", CodeTooLarge},
+		{"whitespace before the object", strings.Repeat(" ", idScanLimit) + `{"id":"j1","pad":"` + huge + `"}`, "", CodeTooLarge},
+		{"not json at all", strings.Repeat("x", MaxPayload+1), "", CodeTooLarge},
+		{"broken after the id", `{"id":"j1","to":+49}`, "j1", CodeNotJSON},
+		{"broken before the id", `{"to":+49,"id":"j1"}`, "", CodeNotJSON},
+		{"invalid utf8 in id", "{\"id\":\"a\xff\"}", "", CodeNotJSON},
+		{"invalid utf8 after id", "{\"id\":\"j1\",\"text\":\"\xff\"}", "j1", CodeNotJSON},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeJob([]byte(tt.in), now0, defs)
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("err = %v, want *FieldError", err)
+			}
+			if fe.ID != tt.id || fe.Code != tt.code || fe.Field != "" {
+				t.Errorf("got id=%q field=%q code=%q; want id=%q field=\"\" code=%q", fe.ID, fe.Field, fe.Code, tt.id, tt.code)
+			}
+		})
+	}
+}
+
+// peekID reads only its bound: the work for a payload of megabytes is that of a few KiB.
+func TestPeekID_Bounded(t *testing.T) {
+	big := []byte(`{"pad":"` + strings.Repeat("a", 8<<20) + `","id":"j1"}`)
+	allocs := testing.AllocsPerRun(5, func() {
+		if id := peekID(big); id != "" {
+			t.Fatalf("peekID read past its bound: %q", id)
+		}
+	})
+	if allocs > 200 {
+		t.Errorf("%v allocations per peekID", allocs)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.TotalAlloc
+	for range 10 {
+		peekID(big)
+	}
+	runtime.ReadMemStats(&ms)
+	if per := (ms.TotalAlloc - before) / 10; per > 64<<10 {
+		t.Errorf("peekID allocated %d bytes per call on an 8 MiB payload, want at most 64 KiB", per)
+	}
+}
+
+func BenchmarkPeekID(b *testing.B) {
+	p := []byte(`{"id":"order-1042-shipped","to":"+4915112345678","text":"` + strings.Repeat("a", 1<<20) + `"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if peekID(p) != "order-1042-shipped" {
+			b.Fatal("id not read")
+		}
+	}
+}
+
 func TestParseNumber(t *testing.T) {
 	tests := []struct {
 		in, e164 string
@@ -158,22 +244,42 @@ func FuzzDecodeJob(f *testing.F) {
 	f.Add([]byte(`{"id":"x","to":"+48601234567","text":"hi","expires_at":"2026-11-22T00:00:00Z","not_before":"2026-11-21T13:00:00Z"}`))
 	f.Add([]byte(`{"id":1}`))
 	f.Add([]byte(`null`))
+	f.Add([]byte(`{"id":"j1","id":"j2","to":"+4915112345678","text":"x"}`))
+	f.Add([]byte(`{"vars":{"id":"nested"},"id":"real","to":"+4915112345678","template":"t"}`))
+	f.Add([]byte(`{"id":"j1","to":"+4915112345678","text":"x"`))
+	f.Add([]byte(`{"id":"j1"} {}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		j, err := DecodeJob(data, now0, defs)
+		id := j.ID
 		if err != nil {
 			var fe *FieldError
 			if !errors.As(err, &fe) || fe.Code == "" || fe.Detail == "" {
 				t.Fatalf("error is not a complete *FieldError: %#v", err)
 			}
+			if fe.ID != "" && !idRe.MatchString(fe.ID) {
+				t.Fatalf("rejection names an invalid id %q", fe.ID)
+			}
+			id = fe.ID
+		} else if !idRe.MatchString(j.ID) || (j.Template == "") == (j.Text == "") || j.Kind == "" || j.Priority == "" ||
+			j.Fallback == "" || j.Delivery == "" || !j.ExpiresAt.After(now0) {
+			// An accepted job is complete and normalised.
+			t.Fatalf("accepted an incomplete job: %+v", j)
+		} else if n, err := ParseNumber(j.To); err != nil || n.E164 != j.To {
+			t.Fatalf("accepted number %q is not normalised E.164 (%v)", j.To, err)
+		}
+		// The same payload made too large (whitespace after it) is rejected as too_large, naming
+		// the same id whenever the whole payload lies within the scan bound.
+		if len(data) > idScanLimit {
 			return
 		}
-		// An accepted job is complete and normalised.
-		if !idRe.MatchString(j.ID) || (j.Template == "") == (j.Text == "") || j.Kind == "" || j.Priority == "" ||
-			j.Fallback == "" || j.Delivery == "" || !j.ExpiresAt.After(now0) {
-			t.Fatalf("accepted an incomplete job: %+v", j)
+		big := append(bytes.Clone(data), bytes.Repeat([]byte(" "), MaxPayload+1-len(data))...)
+		_, err = DecodeJob(big, now0, defs)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Code != CodeTooLarge {
+			t.Fatalf("oversized payload: err = %v, want too_large", err)
 		}
-		if n, err := ParseNumber(j.To); err != nil || n.E164 != j.To {
-			t.Fatalf("accepted number %q is not normalised E.164 (%v)", j.To, err)
+		if fe.ID != id {
+			t.Fatalf("oversized payload names id %q, the payload itself %q", fe.ID, id)
 		}
 	})
 }
