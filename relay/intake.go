@@ -28,6 +28,15 @@ type ConsentKeeper interface {
 	Inbound(ctx context.Context, from, text string, at time.Time) (KeywordAction, error)
 }
 
+// IDIndex is what an Outbox may also offer: whether a job id was accepted within the dedup
+// window. With it, a job whose id is known is answered duplicate even when this copy of it is
+// invalid (ARCHITECTURE rule 3: the id is the shop's key; a backend that publishes a job again
+// after its expires_at passed must hear duplicate, not a rejected that reads as if the first
+// copy had failed). Without it, such a copy is rejected.
+type IDIndex interface {
+	Seen(id string) (bool, error)
+}
+
 // ConsentRecord is a P/consent payload (contract v1).
 type ConsentRecord struct {
 	To      string    `json:"to"`
@@ -164,8 +173,7 @@ func (in *Intake) SubmitJob(ctx context.Context, payload []byte, redelivered boo
 			return nil
 		}
 		if dup {
-			return in.events.Publish(ctx, Event{ID: j.ID, Event: EventDuplicate, At: ts(now), To: j.To,
-				Error: &EventError{Code: "duplicate", Detail: "a job with this id was accepted within the dedup window; not sent again"}})
+			return in.events.Publish(ctx, duplicateEvent(j.ID, j.To, now, ""))
 		}
 		in.accepted()
 		return nil
@@ -182,9 +190,27 @@ func (in *Intake) reject(ctx context.Context, now time.Time, err error) error {
 		in.log.Warn("rejected a payload without a readable id", "code", fe.Code, "field", fe.Field, "detail", fe.Detail)
 		return nil
 	}
+	if ix, ok := in.outbox.(IDIndex); ok {
+		seen, err := ix.Seen(fe.ID)
+		if err != nil {
+			// Not acknowledged: the broker redelivers it, as for a job that could not be stored.
+			return fmt.Errorf("looking up job id %s: %w", fe.ID, err)
+		}
+		if seen {
+			in.log.Info("invalid copy of an accepted job answered duplicate", "id", fe.ID, "field", fe.Field, "code", fe.Code)
+			return in.events.Publish(ctx, duplicateEvent(fe.ID, "", now,
+				"; this copy was also invalid ("+fe.Error()+")"))
+		}
+	}
 	in.log.Info("rejected job", "id", fe.ID, "field", fe.Field, "code", fe.Code)
 	return in.events.Publish(ctx, Event{ID: fe.ID, Event: EventRejected, At: ts(now),
 		Error: &EventError{Code: fe.Code, Field: fe.Field, Detail: fe.Detail}})
+}
+
+// duplicateEvent answers a job whose id was accepted within the dedup window.
+func duplicateEvent(id, to string, now time.Time, more string) Event {
+	return Event{ID: id, Event: EventDuplicate, At: ts(now), To: to,
+		Error: &EventError{Code: CodeDuplicate, Detail: "a job with this id was accepted within the dedup window; not sent again" + more}}
 }
 
 // HandleConsent takes one P/consent payload.
@@ -195,16 +221,14 @@ func (in *Intake) HandleConsent(ctx context.Context, payload []byte) error {
 	now := in.now()
 	r, err := DecodeConsentRecord(payload, now)
 	if err != nil {
-		in.unidentified.Add(1)
-		in.log.Warn("rejected a consent record", "err", err)
 		// A consent record has no id to answer to: log, count, acknowledge.
+		in.rejectConsent("", err)
 		return nil
 	}
 	ch, err := in.consent.Apply(ctx, r)
 	var fe *FieldError
 	if errors.As(err, &fe) {
-		in.unidentified.Add(1)
-		in.log.Warn("rejected a consent record", "to", redact.Number(r.To), "field", fe.Field, "detail", fe.Detail)
+		in.rejectConsent(r.To, fe)
 		return nil
 	}
 	if err != nil {
@@ -219,6 +243,19 @@ func (in *Intake) HandleConsent(ctx context.Context, payload []byte) error {
 		return in.events.Publish(ctx, Event{Event: ch.Event, At: ts(now), To: r.To, Source: r.Source})
 	}
 	return nil
+}
+
+// rejectConsent logs and counts an invalid P/consent record, naming the field (to is "" when
+// the number was not read).
+func (in *Intake) rejectConsent(to string, err error) {
+	in.unidentified.Add(1)
+	fe := &FieldError{Code: CodeInvalid, Detail: err.Error()}
+	errors.As(err, &fe)
+	attrs := []any{"field", fe.Field, "code", fe.Code, "detail", fe.Detail}
+	if to != "" {
+		attrs = append(attrs, "to", redact.Number(to))
+	}
+	in.log.Warn("rejected a consent record", attrs...)
 }
 
 // System queues one of the box's own messages to a customer (a keyword reply, the double opt-in
