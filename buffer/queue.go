@@ -282,8 +282,11 @@ func (s *Store) MarkSending(ctx context.Context, id string) error {
 }
 
 // Ack removes a leased message for good and keeps outcome in the dedup
-// index for DedupWindow.
-func (s *Store) Ack(ctx context.Context, id string, outcome string) error {
+// index for DedupWindow. The extras commit with it (see Extra).
+func (s *Store) Ack(ctx context.Context, id string, outcome string, extras ...Extra) error {
+	if err := checkExtras(extras); err != nil {
+		return err
+	}
 	o := &op{}
 	o.apply = func(b *batch) error {
 		l, rec, err := b.leasedOp(id)
@@ -291,6 +294,9 @@ func (s *Store) Ack(ctx context.Context, id string, outcome string) error {
 			return err
 		}
 		if err := b.removeMessage(rec.Seq, rec.Priority, rec.To, rec.ID, rec.due(), timeToNanos(rec.ExpiresAt), outcome); err != nil {
+			return err
+		}
+		if err := b.writeExtras(extras); err != nil {
 			return err
 		}
 		b.touch(l, true)
@@ -302,8 +308,22 @@ func (s *Store) Ack(ctx context.Context, id string, outcome string) error {
 
 // Retry ends a lease without delivery: Attempts+1, LastError=reason, due
 // again at `at` (still the head of its recipient's queue), SendStarted
-// cleared.
-func (s *Store) Retry(ctx context.Context, id string, at time.Time, reason string) error {
+// cleared. The extras commit with it (see Extra).
+func (s *Store) Retry(ctx context.Context, id string, at time.Time, reason string, extras ...Extra) error {
+	return s.reschedule(ctx, id, at, reason, true, extras)
+}
+
+// Defer ends a lease like Retry, for a message that was not tried (quiet
+// hours, a paused channel): due again at `until`, LastError=reason,
+// SendStarted cleared, but Attempts unchanged. The extras commit with it.
+func (s *Store) Defer(ctx context.Context, id string, until time.Time, reason string, extras ...Extra) error {
+	return s.reschedule(ctx, id, until, reason, false, extras)
+}
+
+func (s *Store) reschedule(ctx context.Context, id string, at time.Time, reason string, attempt bool, extras []Extra) error {
+	if err := checkExtras(extras); err != nil {
+		return err
+	}
 	o := &op{}
 	o.apply = func(b *batch) error {
 		l, rec, err := b.leasedOp(id)
@@ -311,7 +331,9 @@ func (s *Store) Retry(ctx context.Context, id string, at time.Time, reason strin
 			return err
 		}
 		oldDue := rec.due()
-		rec.Attempts++
+		if attempt {
+			rec.Attempts++
+		}
 		rec.NextAttempt = at
 		rec.LastError = reason
 		rec.SendStarted = false
@@ -326,11 +348,14 @@ func (s *Store) Retry(ctx context.Context, id string, at time.Time, reason strin
 		if err := b.makeHead(rec.To, rec.ID, rec.Seq, rec.Priority, rec.due()); err != nil {
 			return err
 		}
-		b.touch(l, true)
 		// makeHead queued the re-add; it must run after the lease is gone.
 		last := len(b.effects) - 1
 		readd := b.effects[last]
 		b.effects[last] = func() { b.s.dropLease(l); readd() }
+		if err := b.writeExtras(extras); err != nil {
+			return err
+		}
+		b.touch(l, true)
 		return nil
 	}
 	return s.waitOp(ctx, o)
@@ -550,7 +575,14 @@ func (s *Store) quarantineHead(ctx context.Context, seq uint64, p Priority) erro
 // Expire removes every queued message whose ExpiresAt is at or before now
 // and returns each exactly once (the removal is durable before Expire
 // returns). Leased messages are left alone until their lease ends.
-func (s *Store) Expire(ctx context.Context, now time.Time) ([]Message, error) {
+//
+// extras (may be nil) gives the writes that commit with each message's
+// removal (see Extra): every expired message has them stored, none is
+// stored for a message that was not expired. It runs inside the writer's
+// transaction: it must be quick and must not call the Store. Extras it
+// returns that are invalid fail the Expire (nothing of that chunk is
+// written).
+func (s *Store) Expire(ctx context.Context, now time.Time, extras func(Message) []Extra) ([]Message, error) {
 	const chunk = 256
 	var all []Message
 	for {
@@ -559,7 +591,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([]Message, error) {
 		o := &op{}
 		o.apply = func(b *batch) error {
 			got, more = got[:0], false
-			return b.expire(now, chunk, &got, &more)
+			return b.expire(now, chunk, extras, &got, &more)
 		}
 		if err := s.waitOp(ctx, o); err != nil {
 			return all, err
@@ -571,7 +603,7 @@ func (s *Store) Expire(ctx context.Context, now time.Time) ([]Message, error) {
 	}
 }
 
-func (b *batch) expire(now time.Time, limit int, got *[]Message, more *bool) error {
+func (b *batch) expire(now time.Time, limit int, extras func(Message) []Extra, got *[]Message, more *bool) error {
 	s := b.s
 	type cand struct {
 		key []byte
@@ -605,27 +637,49 @@ func (b *batch) expire(now time.Time, limit int, got *[]Message, more *bool) err
 		cands = append(cands, cand{k, seq, exp})
 	}
 	it.Close()
+	// Read and build every candidate's extras before writing anything, so
+	// that invalid extras fail this op alone with nothing written.
+	type exp struct {
+		cand
+		rec    Message
+		ok     bool
+		extras []Extra
+	}
+	todo := make([]exp, 0, len(cands))
 	for _, c := range cands {
+		e := exp{cand: c}
 		mk := msgKey(c.seq)
 		v, found, err := b.get(mk)
 		if err != nil {
 			return err
 		}
-		if !found {
-			if err := b.del(c.key); err != nil {
+		if found {
+			rec, derr := decodeRecord(mk, v)
+			// An undecodable record is left to Lease's quarantine; expiry just stops tracking it.
+			if derr == nil {
+				e.rec, e.ok = rec, true
+				if extras != nil {
+					e.extras = extras(rec)
+					if err := checkExtras(e.extras); err != nil {
+						return fail(fmt.Errorf("buffer: expire %q: %w", rec.ID, err))
+					}
+				}
+			}
+		}
+		todo = append(todo, e)
+	}
+	for _, e := range todo {
+		if !e.ok {
+			if err := b.del(e.key); err != nil {
 				return err
 			}
 			continue
 		}
-		rec, derr := decodeRecord(mk, v)
-		if derr != nil {
-			// Leave it to Lease's quarantine; just stop tracking expiry.
-			if err := b.del(c.key); err != nil {
-				return err
-			}
-			continue
+		rec := e.rec
+		if err := b.removeMessage(rec.Seq, rec.Priority, rec.To, rec.ID, rec.due(), e.exp, OutcomeExpired); err != nil {
+			return err
 		}
-		if err := b.removeMessage(rec.Seq, rec.Priority, rec.To, rec.ID, rec.due(), c.exp, OutcomeExpired); err != nil {
+		if err := b.writeExtras(e.extras); err != nil {
 			return err
 		}
 		*got = append(*got, rec)

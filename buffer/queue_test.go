@@ -445,7 +445,7 @@ func TestStore_Expire(t *testing.T) {
 		{24 * time.Hour, []string{"c1", "a2"}}, // expiry order
 	}
 	for _, tt := range tests {
-		exp, err := s.Expire(ctx, now.Add(tt.at))
+		exp, err := s.Expire(ctx, now.Add(tt.at), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -467,7 +467,7 @@ func TestStore_Expire(t *testing.T) {
 	if err := s.Retry(ctx, "b1", time.Time{}, "x"); err != nil {
 		t.Fatal(err)
 	}
-	exp, _ := s.Expire(ctx, now.Add(24*time.Hour))
+	exp, _ := s.Expire(ctx, now.Add(24*time.Hour), nil)
 	if len(exp) != 1 || exp[0].ID != "b1" {
 		t.Errorf("Expire after lease ended = %+v, want b1", exp)
 	}
@@ -483,7 +483,7 @@ func TestStore_ExpireMany(t *testing.T) {
 		_, err := s.Put(ctx, Message{ID: fmt.Sprint(i), To: fmt.Sprint(i % 7), ExpiresAt: clk.Now().Add(time.Duration(i) * time.Second)})
 		return err
 	})
-	exp, err := s.Expire(ctx, clk.Now().Add(time.Hour))
+	exp, err := s.Expire(ctx, clk.Now().Add(time.Hour), nil)
 	if err != nil || len(exp) != 600 || s.Depth() != 0 {
 		t.Fatalf("Expire: %d, %v, depth %d", len(exp), err, s.Depth())
 	}
@@ -627,7 +627,7 @@ func TestStore_ClosedErrors(t *testing.T) {
 	}
 	_, checks["Put"] = s.Put(ctx, Message{ID: "a", To: "b"})
 	_, checks["Lease"] = s.Lease(ctx, 1, time.Now())
-	_, checks["Expire"] = s.Expire(ctx, time.Now())
+	_, checks["Expire"] = s.Expire(ctx, time.Now(), nil)
 	_, _, _, checks["Outcome"] = s.Outcome("a")
 	_, checks["Spool.Append"] = s.Spool("s").Append(ctx, nil)
 	for name, err := range checks {

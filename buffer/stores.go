@@ -32,24 +32,27 @@ func (s *Store) Journal() *Journal { return &Journal{s} }
 // Append stores e durably (group-committed). A zero At is set to the
 // store's clock. Entries with equal At keep their append order.
 func (j *Journal) Append(ctx context.Context, e Entry) error {
-	s := j.s
 	o := &op{grows: true}
-	o.apply = func(b *batch) error {
-		if e.At.IsZero() {
-			e.At = b.now
-		}
-		k := journalKey(e.At.UnixNano(), b.m.jNext)
-		if err := b.set(k, encodeEntry(e)); err != nil {
-			return err
-		}
-		b.m.jNext++
-		if sk := sortable(e.At.UnixNano()); sk < b.m.jLow {
-			b.m.jLow = sk
-			b.effect(func() { s.jLow = min(s.jLow, sk) })
-		}
-		return nil
+	o.apply = func(b *batch) error { return b.appendJournal(e) }
+	return j.s.waitOp(ctx, o)
+}
+
+// appendJournal writes one journal entry into the batch.
+func (b *batch) appendJournal(e Entry) error {
+	s := b.s
+	if e.At.IsZero() {
+		e.At = b.now
 	}
-	return s.waitOp(ctx, o)
+	k := journalKey(e.At.UnixNano(), b.m.jNext)
+	if err := b.set(k, encodeEntry(e)); err != nil {
+		return err
+	}
+	b.m.jNext++
+	if sk := sortable(e.At.UnixNano()); sk < b.m.jLow {
+		b.m.jLow = sk
+		b.effect(func() { s.jLow = min(s.jLow, sk) })
+	}
+	return nil
 }
 
 // Range calls fn for entries with from <= At < to, in time order, until fn
@@ -248,12 +251,17 @@ func (sp *Spool) state() (*spoolMeta, error) {
 	s := sp.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if m := s.spools[sp.name]; m != nil {
+	return s.spoolStateLocked(sp.name)
+}
+
+// spoolStateLocked is Spool.state with s.mu held.
+func (s *Store) spoolStateLocked(name string) (*spoolMeta, error) {
+	if m := s.spools[name]; m != nil {
 		return m, nil
 	}
 	m := &spoolMeta{head: 1, next: 1}
 	err := s.db.View(func(txn *badger.Txn) error {
-		k := spoolMetaKey(sp.name)
+		k := spoolMetaKey(name)
 		item, err := txn.Get(k)
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
@@ -271,7 +279,7 @@ func (sp *Spool) state() (*spoolMeta, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.spools[sp.name] = m
+	s.spools[name] = m
 	return m, nil
 }
 

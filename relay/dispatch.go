@@ -220,28 +220,27 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 }
 
 func (d *Dispatcher) expire(ctx context.Context, now time.Time) {
-	gone, err := d.outbox.Expire(ctx, now)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.log.Error("expire failed", "err", err)
-		}
-		return
+	// Each job's expired (or unknown) event commits with its removal from the outbox.
+	_, err := d.outbox.Expire(ctx, now, func(s Stored) Effects { return d.effects(s, expiryEvent(s), "") })
+	if err != nil && ctx.Err() == nil {
+		d.log.Error("expire failed", "err", err)
 	}
-	for _, s := range gone {
-		e := Event{Event: EventExpired, Attempt: s.Attempts,
-			Error: &EventError{Code: "expired", Detail: "not sent before expires_at " + s.Job.ExpiresAt.Format(time.RFC3339)}}
-		if s.SendStarted {
-			// relay stopped while this job's send was in flight, and the job expired before it
-			// could be looked at again (rule 6).
-			if s.Job.Delivery == AtMostOnce {
-				e = Event{Event: EventUnknown, Attempt: s.Attempts + 1,
-					Error: &EventError{Code: "unknown_outcome", Detail: "relay stopped while the send was in flight; at_most_once: not resent"}}
-			} else {
-				e.Error.Detail += "; the last send's outcome is unknown (relay stopped while it was in flight): it may have been delivered"
-			}
+}
+
+// expiryEvent is the terminal event of a job the expiry sweep removed.
+func expiryEvent(s Stored) Event {
+	e := Event{Event: EventExpired, Attempt: s.Attempts,
+		Error: &EventError{Code: "expired", Detail: "not sent before expires_at " + s.Job.ExpiresAt.Format(time.RFC3339)}}
+	if s.SendStarted {
+		// relay stopped while this job's send was in flight, and the job expired before it
+		// could be looked at again (rule 6).
+		if s.Job.Delivery == AtMostOnce {
+			return Event{Event: EventUnknown, Attempt: s.Attempts + 1,
+				Error: &EventError{Code: "unknown_outcome", Detail: "relay stopped while the send was in flight; at_most_once: not resent"}}
 		}
-		d.emit(ctx, s, e, "")
+		e.Error.Detail += "; the last send's outcome is unknown (relay stopped while it was in flight): it may have been delivered"
 	}
+	return e
 }
 
 // process takes one leased job to its next state. It runs detached from Run's cancellation so
@@ -271,6 +270,19 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 	// must not be sent in between (rule 5: retries until the expiry, then expired).
 	if d.expiredNow(ctx, s) {
 		return
+	}
+	if s.System && !s.OptOutConfirmation {
+		// The box's own replies need no recorded consent, but an opted-out number receives
+		// nothing but the opt-out confirmation (a HELP answer queued just before a STOP).
+		ok, code, err := d.consent.Allow(ctx, j.To, KindTransactional, nil)
+		if err != nil {
+			d.retry(ctx, s, d.backoff(s.Attempts), "consent_store", err.Error())
+			return
+		}
+		if !ok && code == codeOptedOut {
+			d.finish(ctx, s, Event{Event: EventSuppressed, Error: &EventError{Code: code, Detail: suppressDetail(code)}})
+			return
+		}
 	}
 	if !s.System {
 		ok, code, err := d.consent.Allow(ctx, j.To, j.Kind, j.Consent)
@@ -310,12 +322,13 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 	switch res.Outcome {
 	case OutcomeSent:
 		d.health.Set(ComponentSignal, StateOK, "")
+		e := Event{Event: EventSent, Channel: ChannelSignal, Attempt: attempt, SignalTimestamp: res.Timestamp}
+		fx := d.effects(s, e, s.Body)
 		if d.sent != nil && !s.System { // the box's own replies are not the shop's jobs: no receipts events for them
-			if err := d.sent.Remember(ctx, res.Timestamp, SentRecord{ID: j.ID, To: j.To, SentAt: d.now()}); err != nil {
-				d.log.Error("remembering the send timestamp failed; receipts for it will be ignored", "id", j.ID, "err", err)
-			}
+			// Remembered with the Ack: a receipt can always find the job its send belongs to.
+			fx.Sent = &SentSend{Timestamp: res.Timestamp, Record: SentRecord{ID: j.ID, To: j.To, SentAt: d.now()}}
 		}
-		d.finish(ctx, s, Event{Event: EventSent, Channel: ChannelSignal, Attempt: attempt, SignalTimestamp: res.Timestamp})
+		d.ack(ctx, s, e.Event, fx)
 	case OutcomeNotOnSignal:
 		if res.MaybeLookupFailure && s.Attempts == 0 {
 			d.retry(ctx, s, d.cfg.RetryMin, "not_on_signal", "lookup may have failed; trying once more before deciding")
@@ -337,8 +350,12 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 			d.retry(ctx, s, d.backoff(s.Attempts), "identity_changed", "trusting the new identity failed: "+err.Error())
 			return
 		}
-		d.journalOnly(ctx, s, EventRetrying, attempt, "identity_changed", "trusted the customer's new safety number (trust_policy always)")
-		d.retry(ctx, s, 0, "identity_changed", "trusted the new safety number; sending again")
+		var trusted []JournalEntry
+		if d.journal != nil {
+			trusted = append(trusted, JournalEntry{At: d.now(), ID: j.ID, To: j.To, Event: EventRetrying, Attempt: attempt,
+				Code: "identity_changed", Detail: "trusted the customer's new safety number (trust_policy always)"})
+		}
+		d.retry(ctx, s, 0, "identity_changed", "trusted the new safety number; sending again", trusted...)
 	case OutcomeRateLimited:
 		d.health.Set(ComponentSignal, StateDegraded, "rate limited by Signal")
 		d.retry(ctx, s, max(res.RetryAfter, d.backoff(s.Attempts)), "rate_limited", res.Detail)
@@ -423,66 +440,60 @@ func (d *Dispatcher) sendSMS(ctx, callCtx context.Context, s Stored, attempt int
 	}
 }
 
-// finish records a terminal event: Ack in the outbox, then the event and the journal line.
+// finish ends the job with a terminal event: the Ack, the event and the journal line commit in
+// one outbox transaction.
 func (d *Dispatcher) finish(ctx context.Context, s Stored, e Event) {
-	if err := d.outbox.Ack(ctx, s.Job.ID, e.Event); err != nil {
-		// The lease will expire and the job comes back; the event is not published so that the
-		// backend never hears two terminal events for one job.
-		d.log.Error("ack failed; the job will be tried again", "id", s.Job.ID, "err", err)
-		d.health.Set(ComponentOutbox, StateDegraded, err.Error())
-		return
-	}
-	d.emit(ctx, s, e, s.Body)
+	d.ack(ctx, s, e.Event, d.effects(s, e, s.Body))
 }
 
-// retry puts the job back with a due time; past its expiry the outbox expires it instead.
-func (d *Dispatcher) retry(ctx context.Context, s Stored, after time.Duration, code, detail string) {
+func (d *Dispatcher) ack(ctx context.Context, s Stored, outcome EventType, fx Effects) {
+	if err := d.outbox.Ack(ctx, s.Job.ID, outcome, fx); err != nil {
+		// Nothing was stored: the lease will expire and the job comes back, and the backend
+		// never hears two terminal events for one job.
+		d.log.Error("ack failed; the job will be tried again", "id", s.Job.ID, "err", err)
+		d.health.Set(ComponentOutbox, StateDegraded, err.Error())
+	}
+}
+
+// retry puts the job back with a due time (an attempt counted) and its retrying event;
+// journal lines given are stored before the event's own.
+func (d *Dispatcher) retry(ctx context.Context, s Stored, after time.Duration, code, detail string, journal ...JournalEntry) {
 	at := d.now().Add(after)
-	if err := d.outbox.Retry(ctx, s.Job.ID, at, code); err != nil {
+	fx := d.effects(s, Event{Event: EventRetrying, Attempt: s.Attempts + 1, Channel: d.channelFor(s), NextAttemptAt: tsp(at),
+		Error: &EventError{Code: code, Detail: detail}}, "")
+	fx.Journal = append(journal, fx.Journal...)
+	if err := d.outbox.Retry(ctx, s.Job.ID, at, code, fx); err != nil {
 		d.log.Error("retry failed; the lease will expire and the job comes back", "id", s.Job.ID, "err", err)
 		return
 	}
-	d.emit(ctx, s, Event{Event: EventRetrying, Attempt: s.Attempts + 1, Channel: d.channelFor(s), NextAttemptAt: tsp(at),
-		Error: &EventError{Code: code, Detail: detail}}, "")
 	d.log.Info("retrying", "id", s.Job.ID, "to", redact.Number(s.Job.To), "code", code, "in", after.Round(time.Millisecond))
 }
 
 // defer_ waits without counting an attempt (quiet hours, captcha pause).
 func (d *Dispatcher) defer_(ctx context.Context, s Stored, until time.Time, code, detail string) {
-	if err := d.outbox.Retry(ctx, s.Job.ID, until, code); err != nil {
+	fx := d.effects(s, Event{Event: EventDeferred, NextAttemptAt: tsp(until), Error: &EventError{Code: code, Detail: detail}}, "")
+	if err := d.outbox.Defer(ctx, s.Job.ID, until, code, fx); err != nil {
 		d.log.Error("defer failed; the lease will expire and the job comes back", "id", s.Job.ID, "err", err)
-		return
-	}
-	d.emit(ctx, s, Event{Event: EventDeferred, NextAttemptAt: tsp(until), Error: &EventError{Code: code, Detail: detail}}, "")
-}
-
-func (d *Dispatcher) journalOnly(ctx context.Context, s Stored, t EventType, attempt int, code, detail string) {
-	if d.journal == nil {
-		return
-	}
-	if err := d.journal.Record(ctx, JournalEntry{At: d.now(), ID: s.Job.ID, To: s.Job.To, Event: t, Attempt: attempt, Code: code, Detail: detail}); err != nil {
-		d.log.Error("journal write failed", "err", err)
 	}
 }
 
-// emit publishes the event and writes the journal line. System replies are journaled, not
-// published: they are not the shop's jobs.
-func (d *Dispatcher) emit(ctx context.Context, s Stored, e Event, text string) {
+// effects is what a state change of s to e stores with it: the event, and the journal line
+// with the text sent. System replies are journaled, not published: they are not the shop's
+// jobs. It may run inside the outbox's transaction (Expire): it must not call the outbox.
+func (d *Dispatcher) effects(s Stored, e Event, text string) Effects {
 	e.ID, e.To, e.At = s.Job.ID, s.Job.To, ts(d.now())
+	var fx Effects
 	if !s.System {
-		if err := d.events.Publish(ctx, e); err != nil {
-			d.log.Error("event could not be stored", "id", e.ID, "event", e.Event, "err", err)
-		}
+		fx.Events = []Event{e}
 	}
 	if d.journal != nil {
 		je := JournalEntry{At: time.Time(e.At), ID: e.ID, To: e.To, Channel: e.Channel, Event: e.Event, Attempt: e.Attempt, Text: text}
 		if e.Error != nil {
 			je.Code, je.Detail = e.Error.Code, e.Error.Detail
 		}
-		if err := d.journal.Record(ctx, je); err != nil {
-			d.log.Error("journal write failed", "err", err)
-		}
+		fx.Journal = []JournalEntry{je}
 	}
+	return fx
 }
 
 // backoff is exponential from RetryMin, capped at RetryMax, with jitter in [d/2, d] so that
@@ -496,9 +507,12 @@ func (d *Dispatcher) backoff(failures int) time.Duration {
 	return b/2 + rand.N(b/2+1)
 }
 
+// codeOptedOut is the Consent refusal of an opted-out number.
+const codeOptedOut = "opted_out"
+
 func suppressDetail(code string) string {
 	switch code {
-	case "opted_out":
+	case codeOptedOut:
 		return "the customer opted out (STOP)"
 	case "no_consent":
 		return "no recorded consent for this number"

@@ -2,8 +2,12 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
+
+	"github.com/shopkit/relay/relay/redact"
 )
 
 // DecodeConsentRecord reads and validates a P/consent payload (contract v1).
@@ -84,7 +88,8 @@ func NewResponder(intake *Intake, consent ConsentKeeper, sent SentIndex, events 
 // HandleReceipt publishes delivered/read for each job the receipt names, once per job and
 // kind. A read receipt implies delivery: if no delivery receipt came first, delivered is
 // published before read. Unknown timestamps (not our sends, or older than the index keeps)
-// are ignored.
+// are ignored. The updated record and its events commit together, so an error leaves the
+// receipt to be handled again with nothing lost or doubled.
 func (r *Responder) HandleReceipt(ctx context.Context, rc Receipt) error {
 	for _, t := range rc.Timestamps {
 		rec, ok, err := r.sent.Lookup(t)
@@ -106,19 +111,15 @@ func (r *Responder) HandleReceipt(ctx context.Context, rc Receipt) error {
 		if len(evs) == 0 {
 			continue
 		}
-		if err := r.sent.Update(ctx, t, rec); err != nil {
-			return err
-		}
+		fx := Effects{Sent: &SentSend{Timestamp: t, Record: rec}}
 		for _, et := range evs {
-			e := Event{ID: rec.ID, Event: et, At: ts(rc.At), To: rec.To, Channel: ChannelSignal, SignalTimestamp: t}
-			if err := r.events.Publish(ctx, e); err != nil {
-				return err
-			}
+			fx.Events = append(fx.Events, Event{ID: rec.ID, Event: et, At: ts(rc.At), To: rec.To, Channel: ChannelSignal, SignalTimestamp: t})
 			if r.journal != nil {
-				if err := r.journal.Record(ctx, JournalEntry{At: rc.At, ID: rec.ID, To: rec.To, Channel: ChannelSignal, Event: et}); err != nil {
-					r.log.Error("journal write failed", "err", err)
-				}
+				fx.Journal = append(fx.Journal, JournalEntry{At: rc.At, ID: rec.ID, To: rec.To, Channel: ChannelSignal, Event: et})
 			}
+		}
+		if err := r.sent.Commit(ctx, fx); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -138,7 +139,7 @@ func (r *Responder) HandleMessage(ctx context.Context, m Message) error {
 				if m.Channel == ChannelSMS {
 					via = ChannelSMS
 				}
-				if err := r.intake.System(ctx, m.From, act.Reply, via); err != nil {
+				if err := r.reply(ctx, m.From, act.Reply, via); err != nil {
 					return err
 				}
 			}
@@ -155,4 +156,43 @@ func (r *Responder) HandleMessage(ctx context.Context, m Message) error {
 	}
 	return r.events.PublishInbound(ctx, Inbound{From: m.From, FromUUID: m.FromUUID, Text: m.Text, At: ts(m.At),
 		Channel: m.Channel, SignalTimestamp: m.SignalTimestamp})
+}
+
+// reply queues the answer to a keyword. The consent policy answers an opted-out number with the
+// opt-out confirmation and nothing else (STOP, or HELP after STOP), so a reply queued while the
+// number is opted out is that confirmation: it is marked as the one message an opted-out number
+// still receives. Any other reply is suppressed at send time if a STOP came in between.
+func (r *Responder) reply(ctx context.Context, to, text string, via Channel) error {
+	ok, code, err := r.consent.Allow(ctx, to, KindTransactional, nil)
+	if err != nil {
+		return err
+	}
+	if ok || code != codeOptedOut {
+		return r.intake.System(ctx, to, text, via)
+	}
+	return r.intake.systemReply(ctx, to, text, via, true)
+}
+
+// systemReply is Intake.System for a reply that is the opt-out confirmation.
+//
+// TODO(lead): fold into Intake.System (relay/intake.go) as a parameter; kept here so this change
+// does not touch intake.go while it is being edited.
+func (in *Intake) systemReply(ctx context.Context, to, text string, via Channel, optOutConfirmation bool) error {
+	num, err := ParseNumber(to)
+	if err != nil {
+		return err
+	}
+	now := in.now()
+	id := "relay-" + strconv.FormatInt(now.UnixNano(), 36) + "-" + strconv.FormatInt(in.sysSeq.Add(1), 36)
+	j := Job{ID: id, To: num.E164, Text: text, Kind: KindTransactional, Priority: PriorityHigh,
+		ExpiresAt: now.Add(in.defaults.Expiry), Fallback: FallbackNone, Delivery: AtLeastOnce}
+	if via == ChannelSMS {
+		j.Fallback = FallbackSMS
+	}
+	st := Stored{Job: j, Body: text, Mobile: num.Mobile, Via: via, System: true, OptOutConfirmation: optOutConfirmation}
+	if _, err := in.outbox.Submit(ctx, st)(); err != nil {
+		return fmt.Errorf("queueing a reply to %s: %w", redact.Number(to), err)
+	}
+	in.accepted()
+	return nil
 }

@@ -18,8 +18,13 @@ type Stored struct {
 	Mobile bool    // the number can receive SMS
 	Via    Channel // "" = Signal first; ChannelSMS for a reply to a customer's SMS
 	// System marks the box's own replies (opt-out confirmation, help, opt-in question): they
-	// bypass consent and quiet hours, nothing else.
+	// bypass quiet hours and recorded consent, but an opted-out number receives nothing but the
+	// opt-out confirmation, so a System reply that is not the confirmation is suppressed when
+	// the number is opted out at send time (a HELP answer queued just before a STOP).
 	System bool
+	// OptOutConfirmation marks the System reply that confirms an opt-out: the one message an
+	// opted-out number still receives.
+	OptOutConfirmation bool
 
 	AcceptedAt    time.Time // filled by the outbox
 	LeaseDeadline time.Time // when the outbox hands the job out again if nothing was recorded
@@ -33,15 +38,43 @@ type Stored struct {
 // arrived in while many jobs share one synced write. The events given to Submit are stored in
 // the same transaction when the job is accepted, so an accepted job is never without its
 // accepted event.
+//
+// Every state change (Ack, Retry, Defer, Expire) stores its Effects in the same transaction as
+// the change: a crash cannot leave a job acknowledged without its terminal event, or an event
+// published for a change that did not happen. A change that fails (the lease was lost) stores
+// none of its Effects.
 type Outbox interface {
 	Submit(ctx context.Context, s Stored, events ...Event) (wait func() (dup bool, err error))
 	Lease(ctx context.Context, n int, now time.Time) ([]Stored, error)
 	MarkSending(ctx context.Context, id string) error
-	Ack(ctx context.Context, id string, outcome EventType) error
-	Retry(ctx context.Context, id string, at time.Time, reason string) error
-	Expire(ctx context.Context, now time.Time) ([]Stored, error)
+	// Ack ends a leased job for good with outcome.
+	Ack(ctx context.Context, id string, outcome EventType, fx Effects) error
+	// Retry ends the lease after a failed attempt (Attempts+1); the job is due again at at.
+	Retry(ctx context.Context, id string, at time.Time, reason string, fx Effects) error
+	// Defer ends the lease of a job that was not tried (quiet hours, a captcha pause): due
+	// again at until, Attempts unchanged.
+	Defer(ctx context.Context, id string, until time.Time, reason string, fx Effects) error
+	// Expire removes the queued jobs past their expires_at and returns each once; fx gives
+	// what each removal stores with it. fx runs inside the outbox's write transaction: it must
+	// be quick and must not call the Outbox.
+	Expire(ctx context.Context, now time.Time, fx func(Stored) Effects) ([]Stored, error)
 	Depth() int
 	OldestAge(now time.Time) time.Duration
+}
+
+// Effects are what a state change leaves behind: the events for the backend, the journal
+// lines, and for a Signal send the record that lets its receipts find the job. They are stored
+// in the same transaction as the change they describe.
+type Effects struct {
+	Events  []Event
+	Journal []JournalEntry
+	Sent    *SentSend // nil: no send to remember
+}
+
+// SentSend is one entry of the SentIndex: a Signal send timestamp and what it belongs to.
+type SentSend struct {
+	Timestamp int64
+	Record    SentRecord
 }
 
 // EventSink stores an event or inbound message durably for publication on MQTT (in order,
@@ -70,11 +103,15 @@ type JournalEntry struct {
 }
 
 // SentIndex remembers which job a Signal send timestamp belongs to, so that receipts arriving
-// later (also after a restart) become delivered and read events for the right job.
+// later (also after a restart) become delivered and read events for the right job. Sends are
+// remembered through the Outbox (Effects.Sent, with the Ack); receipts update the record with
+// Commit.
 type SentIndex interface {
-	Remember(ctx context.Context, timestamp int64, s SentRecord) error
 	Lookup(timestamp int64) (SentRecord, bool, error)
-	Update(ctx context.Context, timestamp int64, s SentRecord) error
+	// Commit stores fx in one transaction: its Sent record (replacing the one under that
+	// timestamp), its events and its journal lines, all or none. A receipt's delivered event
+	// is thus never lost after the record already says Delivered.
+	Commit(ctx context.Context, fx Effects) error
 }
 
 // SentRecord is what the SentIndex keeps per send.

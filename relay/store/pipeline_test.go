@@ -62,6 +62,12 @@ func newRig(t *testing.T, dir string, sig *fakeSignal) *rig {
 // newRigWith is newRig with a modem (sms may be nil) and a dispatcher policy.
 func newRigWith(t *testing.T, dir string, sig relay.Signal, sms relay.SMS, cfg relay.DispatcherConfig) *rig {
 	t.Helper()
+	return newRigClock(t, dir, sig, sms, cfg, nil)
+}
+
+// newRigClock is newRigWith with the pipeline's clock (nil: time.Now).
+func newRigClock(t *testing.T, dir string, sig relay.Signal, sms relay.SMS, cfg relay.DispatcherConfig, now func() time.Time) *rig {
+	t.Helper()
 	b, err := buffer.Open(dir, buffer.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -78,14 +84,14 @@ func newRigWith(t *testing.T, dir string, sig relay.Signal, sms relay.SMS, cfg r
 	ck := relay.ConsentPolicy(pol)
 	r := &rig{st: st, b: b}
 	r.signal, _ = sig.(*fakeSignal)
-	deps := relay.DispatcherDeps{Outbox: st, Signal: sig, Consent: ck, Events: st, Journal: st, Sent: st}
+	deps := relay.DispatcherDeps{Outbox: st, Signal: sig, Consent: ck, Events: st, Journal: st, Sent: st, Now: now}
 	if sms != nil {
 		deps.SMS = sms
 	}
 	r.disp = relay.NewDispatcher(cfg, deps)
 	r.intake = relay.NewIntake(relay.JobDefaults{Lang: "de", Expiry: 24 * time.Hour},
-		relay.IntakeDeps{Outbox: st, Events: st, Renderer: relay.TemplateRenderer(tr), Consent: ck, OnAccepted: r.disp.Kick})
-	r.resp = relay.NewResponder(r.intake, ck, st, st, st, nil, nil)
+		relay.IntakeDeps{Outbox: st, Events: st, Renderer: relay.TemplateRenderer(tr), Consent: ck, OnAccepted: r.disp.Kick, Now: now})
+	r.resp = relay.NewResponder(r.intake, ck, st, st, st, nil, now)
 	return r
 }
 

@@ -13,6 +13,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -23,8 +24,11 @@ import (
 	"github.com/shopkit/relay/relay/mqtt"
 )
 
-// Spool names.
-const mqttSpool = "mqtt"
+// Spool and KV names.
+const (
+	mqttSpool = "mqtt"
+	sentNS    = "sent"
+)
 
 // Store wraps an open buffer.Store.
 type Store struct {
@@ -48,7 +52,7 @@ func New(b *buffer.Store, log *slog.Logger) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{b: b, spool: b.Spool(mqttSpool), sent: b.KV("sent"), log: log.With("component", "store"), notify: func() {}}
+	return &Store{b: b, spool: b.Spool(mqttSpool), sent: b.KV(sentNS), log: log.With("component", "store"), notify: func() {}}
 }
 
 // OnSpool sets the function called when the MQTT spool grows.
@@ -64,7 +68,17 @@ type Record struct {
 	Mobile bool          `json:"mobile,omitempty"`
 	Via    relay.Channel `json:"via,omitempty"`
 	System bool          `json:"system,omitempty"`
+	// SystemKind tells the box's own replies apart: SystemOptOutConfirmation or SystemReply.
+	// Records written before it existed have System without a kind; they read as before
+	// (exempt from the opt-out check, as every System reply then was).
+	SystemKind string `json:"system_kind,omitempty"`
 }
+
+// Record.SystemKind values.
+const (
+	SystemOptOutConfirmation = "opt_out_confirmation"
+	SystemReply              = "reply"
+)
 
 var priorities = map[relay.Priority]buffer.Priority{
 	relay.PriorityHigh: buffer.PriorityHigh, relay.PriorityNormal: buffer.PriorityNormal, relay.PriorityLow: buffer.PriorityLow,
@@ -72,7 +86,14 @@ var priorities = map[relay.Priority]buffer.Priority{
 
 // Submit implements relay.Outbox.
 func (s *Store) Submit(ctx context.Context, st relay.Stored, events ...relay.Event) func() (bool, error) {
-	payload, err := json.Marshal(Record{Job: st.Job, Body: st.Body, Mobile: st.Mobile, Via: st.Via, System: st.System})
+	rec := Record{Job: st.Job, Body: st.Body, Mobile: st.Mobile, Via: st.Via, System: st.System}
+	switch {
+	case st.System && st.OptOutConfirmation:
+		rec.SystemKind = SystemOptOutConfirmation
+	case st.System:
+		rec.SystemKind = SystemReply
+	}
+	payload, err := json.Marshal(rec)
 	if err != nil {
 		return func() (bool, error) { return false, err }
 	}
@@ -82,13 +103,9 @@ func (s *Store) Submit(ctx context.Context, st relay.Stored, events ...relay.Eve
 	}
 	m := buffer.Message{ID: st.Job.ID, To: st.Job.To, Priority: priorities[st.Job.Priority], Delivery: d,
 		AcceptedAt: st.AcceptedAt, NotBefore: st.Job.NotBefore, ExpiresAt: st.Job.ExpiresAt, Payload: payload}
-	var also []buffer.SpoolAppend
-	for _, e := range events {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return func() (bool, error) { return false, err }
-		}
-		also = append(also, buffer.SpoolAppend{Spool: mqttSpool, Data: mqtt.EncodeItem(mqtt.TopicEvents, b)})
+	also, err := s.extras(relay.Effects{Events: events})
+	if err != nil {
+		return func() (bool, error) { return false, err }
 	}
 	wait := s.b.PutAsync(ctx, m, also...)
 	return func() (bool, error) {
@@ -106,18 +123,77 @@ func (s *Store) Submit(ctx context.Context, st relay.Stored, events ...relay.Eve
 func (s *Store) decode(ms []buffer.Message) []relay.Stored {
 	out := make([]relay.Stored, 0, len(ms))
 	for _, m := range ms {
-		var r Record
-		if err := json.Unmarshal(m.Payload, &r); err != nil || r.Job.ID != m.ID {
+		st, err := decodeStored(m)
+		if err != nil {
 			// The buffer's checksums passed, so this is a record an older relay wrote in a shape
 			// this one cannot read. Finish it loudly rather than loop on it.
 			s.log.Error("outbox record unreadable; marking it failed", "id", m.ID, "err", err)
 			_ = s.b.Ack(context.Background(), m.ID, "failed_unreadable")
 			continue
 		}
-		out = append(out, relay.Stored{Job: r.Job, Body: r.Body, Mobile: r.Mobile, Via: r.Via, System: r.System,
-			AcceptedAt: m.AcceptedAt, LeaseDeadline: m.LeaseDeadline, Attempts: m.Attempts, SendStarted: m.SendStarted})
+		out = append(out, st)
 	}
 	return out
+}
+
+func decodeStored(m buffer.Message) (relay.Stored, error) {
+	var r Record
+	if err := json.Unmarshal(m.Payload, &r); err != nil {
+		return relay.Stored{}, err
+	}
+	if r.Job.ID != m.ID {
+		return relay.Stored{}, fmt.Errorf("record of job %q stored under %q", r.Job.ID, m.ID)
+	}
+	return relay.Stored{Job: r.Job, Body: r.Body, Mobile: r.Mobile, Via: r.Via, System: r.System,
+		OptOutConfirmation: r.System && r.SystemKind != SystemReply,
+		AcceptedAt:         m.AcceptedAt, LeaseDeadline: m.LeaseDeadline, Attempts: m.Attempts, SendStarted: m.SendStarted}, nil
+}
+
+// extras turns fx into buffer writes: events to the MQTT spool, lines to the journal, the sent
+// record to KV "sent".
+func (s *Store) extras(fx relay.Effects) ([]buffer.Extra, error) {
+	n := len(fx.Events) + len(fx.Journal)
+	if fx.Sent != nil {
+		n++
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	out := make([]buffer.Extra, 0, n)
+	for _, e := range fx.Events {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, buffer.SpoolExtra(mqttSpool, mqtt.EncodeItem(mqtt.TopicEvents, b)))
+	}
+	for _, e := range fx.Journal {
+		out = append(out, buffer.JournalExtra(journalEntry(e)))
+	}
+	if fx.Sent != nil {
+		b, err := json.Marshal(fx.Sent.Record)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, buffer.KVExtra(sentNS, strconv.FormatInt(fx.Sent.Timestamp, 10), b))
+	}
+	return out, nil
+}
+
+// commit runs a buffer operation with fx's extras and tells the MQTT publisher when events
+// were stored.
+func (s *Store) commit(fx relay.Effects, op func([]buffer.Extra) error) error {
+	xs, err := s.extras(fx)
+	if err != nil {
+		return err
+	}
+	if err := op(xs); err != nil {
+		return err
+	}
+	if len(fx.Events) > 0 {
+		s.notify()
+	}
+	return nil
 }
 
 // Lease implements relay.Outbox.
@@ -130,19 +206,57 @@ func (s *Store) Lease(ctx context.Context, n int, now time.Time) ([]relay.Stored
 func (s *Store) MarkSending(ctx context.Context, id string) error { return s.b.MarkSending(ctx, id) }
 
 // Ack implements relay.Outbox.
-func (s *Store) Ack(ctx context.Context, id string, outcome relay.EventType) error {
-	return s.b.Ack(ctx, id, string(outcome))
+func (s *Store) Ack(ctx context.Context, id string, outcome relay.EventType, fx relay.Effects) error {
+	return s.commit(fx, func(xs []buffer.Extra) error { return s.b.Ack(ctx, id, string(outcome), xs...) })
 }
 
 // Retry implements relay.Outbox.
-func (s *Store) Retry(ctx context.Context, id string, at time.Time, reason string) error {
-	return s.b.Retry(ctx, id, at, reason)
+func (s *Store) Retry(ctx context.Context, id string, at time.Time, reason string, fx relay.Effects) error {
+	return s.commit(fx, func(xs []buffer.Extra) error { return s.b.Retry(ctx, id, at, reason, xs...) })
 }
 
-// Expire implements relay.Outbox.
-func (s *Store) Expire(ctx context.Context, now time.Time) ([]relay.Stored, error) {
-	ms, err := s.b.Expire(ctx, now)
-	return s.decode(ms), err
+// Defer implements relay.Outbox.
+func (s *Store) Defer(ctx context.Context, id string, until time.Time, reason string, fx relay.Effects) error {
+	return s.commit(fx, func(xs []buffer.Extra) error { return s.b.Defer(ctx, id, until, reason, xs...) })
+}
+
+// Expire implements relay.Outbox. A removed record that cannot be decoded gets no effects (it
+// is reported by the log and never returned).
+func (s *Store) Expire(ctx context.Context, now time.Time, fx func(relay.Stored) relay.Effects) ([]relay.Stored, error) {
+	events := false
+	var buildErr error
+	ms, err := s.b.Expire(ctx, now, func(m buffer.Message) []buffer.Extra {
+		if fx == nil {
+			return nil
+		}
+		st, err := decodeStored(m)
+		if err != nil {
+			return nil
+		}
+		f := fx(st)
+		xs, err := s.extras(f)
+		if err != nil {
+			// Only an unmarshalable event gets here; expire the job without it rather than
+			// keep it forever, and say so.
+			buildErr = errors.Join(buildErr, fmt.Errorf("effects of expired job %q: %w", m.ID, err))
+			return nil
+		}
+		events = events || len(f.Events) > 0
+		return xs
+	})
+	if events {
+		s.notify()
+	}
+	out := make([]relay.Stored, 0, len(ms))
+	for _, m := range ms {
+		st, derr := decodeStored(m)
+		if derr != nil {
+			s.log.Error("expired outbox record unreadable", "id", m.ID, "err", derr)
+			continue
+		}
+		out = append(out, st)
+	}
+	return out, errors.Join(err, buildErr)
 }
 
 // Depth implements relay.Outbox.
@@ -200,15 +314,26 @@ func (s *Store) SpoolLen() int { return s.spool.Len() }
 
 // Record implements relay.Journal.
 func (s *Store) Record(ctx context.Context, e relay.JournalEntry) error {
+	return s.b.Journal().Append(ctx, journalEntry(e))
+}
+
+func journalEntry(e relay.JournalEntry) buffer.Entry {
 	detail := e.Detail
 	if e.Attempt > 0 {
 		detail = "attempt " + strconv.Itoa(e.Attempt) + ": " + detail
 	}
-	return s.b.Journal().Append(ctx, buffer.Entry{At: e.At, ID: e.ID, To: e.To, Channel: string(e.Channel),
-		Kind: string(e.Event), Outcome: e.Code, Detail: detail, Text: e.Text})
+	return buffer.Entry{At: e.At, ID: e.ID, To: e.To, Channel: string(e.Channel),
+		Kind: string(e.Event), Outcome: e.Code, Detail: detail, Text: e.Text}
 }
 
-// Remember implements relay.SentIndex.
+// Commit implements relay.SentIndex: fx (sent record, events, journal lines) in one
+// transaction.
+func (s *Store) Commit(ctx context.Context, fx relay.Effects) error {
+	return s.commit(fx, func(xs []buffer.Extra) error { return s.b.Apply(ctx, xs...) })
+}
+
+// Remember stores the sent record of a Signal send (outside any state change; the dispatcher
+// stores it with the Ack through Effects.Sent).
 func (s *Store) Remember(ctx context.Context, ts int64, r relay.SentRecord) error {
 	return s.Update(ctx, ts, r)
 }
