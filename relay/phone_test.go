@@ -58,5 +58,10 @@ func FuzzParseNumber(f *testing.F) {
 		if e := phonenumbers.Format(&pn, phonenumbers.E164); got.E164 != e {
 			t.Fatalf("ParseNumber(%q).E164 = %q, want %q", in, got.E164, e)
 		}
+		// The normalised form is stable: a stored job's number is parsed again when it is queued
+		// and when consent is looked up.
+		if again, err := ParseNumber(got.E164); err != nil || again != got {
+			t.Fatalf("ParseNumber(%q) = %+v, %v; want the same as for %q: %+v", got.E164, again, err, in, got)
+		}
 	})
 }
