@@ -204,6 +204,34 @@ func runContract(t *testing.T, sock string) {
 			t.Errorf("unsubscribe: %v", err)
 		}
 	})
+	// The calls flow control makes (pause = unsubscribe, resume = subscribe again), as signal-cli
+	// answers them: ids from one counter, only the owner can end a subscription, ending it twice
+	// is -1 "Unknown subscription id" (which flow control takes as "already gone").
+	t.Run("subscription cycle", func(t *testing.T) {
+		c, other := dial(t), dial(t)
+		ctx := ctxTimeout(t, 10*time.Second)
+		id1, err := c.SubscribeReceive(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var re *signalbridge.RPCError
+		if err := other.UnsubscribeReceive(ctx, "", id1); !errors.As(err, &re) || re.Code != -1 || re.Message != "Unknown subscription id" {
+			t.Errorf("another connection ended the subscription: %v", err)
+		}
+		if err := c.UnsubscribeReceive(ctx, "", id1); err != nil {
+			t.Fatalf("unsubscribe: %v", err)
+		}
+		if err := c.UnsubscribeReceive(ctx, "", id1); !errors.As(err, &re) || re.Code != -1 || re.Message != "Unknown subscription id" {
+			t.Errorf("second unsubscribe: %v", err)
+		}
+		id2, err := c.SubscribeReceive(ctx, "")
+		if err != nil || id2 <= id1 {
+			t.Fatalf("resubscribe = %d, %v (first id %d): ids come from one growing counter", id2, err, id1)
+		}
+		if err := c.UnsubscribeReceive(ctx, "", id2); err != nil {
+			t.Errorf("unsubscribe after resubscribe: %v", err)
+		}
+	})
 	t.Run("malformed input", func(t *testing.T) { rawContract(t, sock) })
 	t.Run("concurrency", func(t *testing.T) {
 		c := dial(t)

@@ -31,14 +31,26 @@
 // the Client, so a slow handler never delays replies. Sync, typing, story and body-less data
 // messages are dropped. Delivery is at most once (signal-cli acknowledges before notifying).
 //
+// Memory for incoming events is bounded without blocking the reader and without dropping: the
+// queue in front of OnEvent has a high mark (ClientOptions.EventQueueHigh, default 1,000). When
+// it is reached the Client unsubscribes, so signal-cli stops pulling messages and they wait on
+// the Signal server; when the queue has drained to the low mark it subscribes again. Events
+// already on the wire when it paused are queued too (a bounded overshoot: what signal-cli wrote
+// before the unsubscribe reply). Paused and resumed are logged once each; EventStats and
+// Health.Incoming report the queue. Caveat of signal-cli 0.13.19 (from its source): a message
+// its receive thread is processing at the instant the last subscription ends goes to nobody,
+// so each pause can lose at most that one message, as a broken connection can.
+//
 // # Supervisor
 //
 // A Supervisor starts `signal-cli --config DIR daemon --socket PATH --receive-mode=manual
 // --no-receive-stdout` (multi-account mode: calls carry the account) or connects to an external
 // daemon, waits for readiness (connect, version, listAccounts contains the account), subscribes
 // to incoming messages on its connection, probes it periodically, and restarts it with backoff
-// and jitter when it exits, the socket breaks or a probe fails. It implements API on the current
-// connection and reports Health.
+// and jitter (relay/backoff) when it exits, the socket breaks or a probe fails. It implements API
+// on the current connection and reports Health. Its incoming event queue outlives connections:
+// a new connection does not subscribe while the queue is still full, and Run returns only after
+// every received event was handed to OnEvent.
 //
 // The fake signal-cli for tests is in package signaltest.
 package signalbridge

@@ -84,6 +84,10 @@ func (f *Fake) InjectEnvelope(account string, env Envelope, exception map[string
 	}
 	b, _ := json.Marshal(inner)
 	f.mu.Lock()
+	if f.cfg.ReceiveMode == "on-start" && len(f.conns) == 0 {
+		f.mu.Unlock()
+		return // received by the daemon and written to its own stdout only
+	}
 	f.queued[account] = append(f.queued[account], b)
 	f.mu.Unlock()
 	f.kickReceive()

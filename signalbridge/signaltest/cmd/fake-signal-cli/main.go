@@ -12,6 +12,7 @@
 //	--fake-offline              register/startLink/submitRateLimitChallenge fail like offline
 //	--fake-outcome=NUM=TYPE     scripted send result (TYPE[:token[:retryAfterSeconds]], or UNREGISTERED_FAILURE:null-uuid)
 //	--fake-receipt-after=DUR    delivery receipt this long after each successful send
+//	--fake-delivery-interval=DUR  pace incoming messages: one per DUR (a server backlog drains at that rate)
 //	--fake-delay=METHOD=DUR     delay replies to METHOD
 //	--fake-control=PATH         Unix socket taking JSON control lines (signaltest.ControlCommand):
 //	                            inject messages/receipts, script outcomes, hang, list sends
@@ -118,6 +119,13 @@ func run(args []string) int {
 			cfg.Accounts = append(cfg.Accounts, strings.TrimPrefix(a, "--fake-account="))
 		case a == "--fake-offline":
 			cfg.Offline = true
+		case strings.HasPrefix(a, "--fake-delivery-interval="):
+			d, err := time.ParseDuration(strings.TrimPrefix(a, "--fake-delivery-interval="))
+			if err != nil {
+				logf("ERROR", "bad %s: %v", a, err)
+				return 1
+			}
+			cfg.DeliveryInterval = d
 		case strings.HasPrefix(a, "--fake-receipt-after="):
 			d, err := time.ParseDuration(strings.TrimPrefix(a, "--fake-receipt-after="))
 			if err != nil {
