@@ -110,6 +110,9 @@ func TestModem_SendSMSOutcome(t *testing.T) {
 			if len(refs) != tt.refs {
 				t.Errorf("refs = %v; want %d", refs, tt.refs)
 			}
+			// The simulator records a PDU on its own goroutine, after the OnPDU hook: with the
+			// context cancelled from the hook, SendSMS may return first.
+			waitFor(t, "the simulator to record the PDUs", 5*time.Second, func() bool { return len(r.sim.Sent()) >= tt.sent })
 			if got := len(r.sim.Sent()); got != tt.sent {
 				t.Errorf("simulator sent %d PDUs; want %d", got, tt.sent)
 			}
