@@ -31,7 +31,8 @@ type Config struct {
 	// messages are stored again after that (nil): the outbox's health.
 	OnStoreError func(err error)
 	// StoreFailPause is how long the client waits after a store failure before it reconnects
-	// for the redelivery; default 5s.
+	// for the redelivery, and after the spool failed (Peek or Remove) before it tries again on
+	// the same connection; default 5s.
 	StoreFailPause time.Duration
 	KeepAlive      time.Duration
 	MaxReconnect   time.Duration
@@ -103,7 +104,11 @@ type Client struct {
 	// peeked again after a failed publish does not count its bad items twice. Only the Run
 	// goroutine (flush) touches it.
 	skippedUpTo uint64
-	onState     func(connected bool, reason string)
+	// removeDue is the seq up to which the broker acknowledged items that could not be removed
+	// yet (0: none); spoolFailing says the spool failed on the last try. Run goroutine only.
+	removeDue    uint64
+	spoolFailing bool
+	onState      func(connected bool, reason string)
 
 	// acks carries each received message, in arrival order, to the one goroutine that waits for
 	// it to be stored and then acknowledges it: PUBACKs go out in the order the messages came
@@ -372,8 +377,29 @@ func (c *Client) serve(ctx context.Context, cl paho.Client, lost <-chan struct{}
 	c.statusMu.Unlock()
 	for {
 		more, err := c.flush(ctx, cl, lost)
+		var serr *spoolError
+		if errors.As(err, &serr) {
+			// The database, not the broker, failed: keep the connection (jobs are still
+			// received and acknowledged; the status stays true), and try again after a pause.
+			if !c.spoolFailing {
+				c.log.Error("spool not readable or not writable; retrying, outbound messages wait", "err", serr.err)
+			}
+			c.spoolFailing = true
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-lost:
+				return errors.New("connection lost")
+			case <-time.After(c.cfg.StoreFailPause):
+			}
+			continue
+		}
 		if err != nil {
 			return err
+		}
+		if c.spoolFailing {
+			c.log.Info("spool works again")
+			c.spoolFailing = false
 		}
 		if more {
 			continue
@@ -415,9 +441,20 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 	if c.spool == nil {
 		return false, nil
 	}
+	if c.removeDue != 0 {
+		// The broker acknowledged these, but removing them failed: remove them before peeking,
+		// or they would be published again.
+		if err := c.spool.Remove(context.WithoutCancel(ctx), c.removeDue); err != nil {
+			return false, &spoolError{err}
+		}
+		c.removeDue = 0
+	}
 	items, err := c.spool.Peek(batch)
-	if err != nil || len(items) == 0 {
-		return false, err
+	if err != nil {
+		return false, &spoolError{err}
+	}
+	if len(items) == 0 {
+		return false, nil
 	}
 	toks := make([]paho.Token, len(items))
 	var bad []Item
@@ -444,8 +481,11 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 	if ok {
 		// Remove runs even when ctx was cancelled mid-batch: what the broker acknowledged must not
 		// be published again on the next start.
-		if rerr := c.spool.Remove(context.WithoutCancel(ctx), last); rerr != nil && err == nil {
-			err = rerr
+		if rerr := c.spool.Remove(context.WithoutCancel(ctx), last); rerr != nil {
+			c.removeDue = last
+			if err == nil {
+				err = &spoolError{rerr}
+			}
 		}
 	}
 	return err == nil, err
@@ -473,6 +513,12 @@ func (c *Client) reportSkipped(bad []Item) {
 	c.log.Error("spooled MQTT messages unreadable; dropped without publishing, the ones behind them go on",
 		"count", len(seqs), "seqs", seqs, "err", first, "skipped_total", total)
 }
+
+// spoolError is a failure of the spool (the database), as opposed to the broker connection.
+type spoolError struct{ err error }
+
+func (e *spoolError) Error() string { return "spool: " + e.err.Error() }
+func (e *spoolError) Unwrap() error { return e.err }
 
 // await waits for a QoS 1 publish to be acknowledged, the connection to be lost, or ctx.
 func await(ctx context.Context, lost <-chan struct{}, tok paho.Token) error {

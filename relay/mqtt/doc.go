@@ -12,7 +12,10 @@
 //     PUBACK: events survive broker outages and restarts and go out in order (at least once: a
 //     crash between PUBACK and removal publishes the last batch again). A spooled record that
 //     cannot be decoded never stops the drain: it is logged as an error, counted (Skipped) and
-//     removed in order with its neighbours, never published (Item.Err, SpooledItem).
+//     removed in order with its neighbours, never published (Item.Err, SpooledItem). A spool
+//     that fails (Peek or Remove) is retried after a pause on the same connection: the box does
+//     not look offline for a disk hiccup, and what the broker acknowledged is removed before
+//     anything is peeked again, so it is not published twice.
 //   - Each connection is a fresh paho client; relay reconnects with backoff itself, so nothing
 //     is resent behind its back and events never overtake each other (see Client).
 //   - The retained status is republished on every connect; the last will says
