@@ -54,6 +54,12 @@
 //     A missing or locked SIM needs staff at once. A PIN the SIM refused is never retried.
 //   - Health is polled every HealthEvery (AT+CSQ, AT+CESQ for LTE RSRP/RSRQ, AT+CEREG?/
 //     AT+CREG?, AT+COPS?) and logged on change only. Phone numbers are masked in logs.
+//   - A babbling, flapping or unplugged modem does not flood the journal: lines that repeat
+//     (send failures by kind, recovery steps, needs-staff, undecodable PDUs, storage and
+//     hand-over errors) go out once per kind and then at most once per 10 minutes with the
+//     number held back ("suppressed"); network changes at most once a minute (signal bars alone
+//     every 10 minutes), and the state it settles in is logged once the window has passed.
+//     Health keeps the full counts.
 //
 // After a command times out, the modem may still answer it later; such a late final result is
 // dropped when nothing is pending, but can be taken for the answer of the next command. The

@@ -153,10 +153,12 @@ func (r *rig) noMoreSMS() {
 	}
 }
 
-// logCounter counts log messages by text, for "logged once" assertions.
+// logCounter counts log messages by text (with the step attribute, if any), for "logged once"
+// assertions, and keeps the attributes of the last record of each.
 type logCounter struct {
-	mu   sync.Mutex
-	msgs map[string]int
+	mu    sync.Mutex
+	msgs  map[string]int
+	attrs map[string]map[string]string
 }
 
 func (l *logCounter) Enabled(context.Context, slog.Level) bool { return true }
@@ -164,14 +166,49 @@ func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	key := r.Message
+	attrs := map[string]string{}
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "step" {
 			key += " " + a.Value.String()
 		}
+		attrs[a.Key] = a.Value.String()
 		return true
 	})
 	l.msgs[key]++
+	if l.attrs == nil {
+		l.attrs = map[string]map[string]string{}
+	}
+	l.attrs[key] = attrs
 	return nil
+}
+
+// last returns an attribute of the last record of msg.
+func (l *logCounter) last(msg, attr string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.attrs[msg][attr]
+}
+
+// fakeClock is a clock the test moves by hand (Config.Now).
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l *logCounter) WithGroup(string) slog.Handler      { return l }

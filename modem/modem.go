@@ -162,13 +162,15 @@ type Modem struct {
 	trouble chan error // SendSMS reports timeouts here so the Run loop starts the ladder
 
 	// Owned by the Run goroutine.
-	rx           *reassembler
-	seen         map[string]time.Time
-	pinBad       bool
-	bootMark     int64 // URCs up to this Seq predate the last initialisation
-	signalLogged time.Time
-	staffLog     bool
-	lastPoll     Health
+	rx        *reassembler
+	seen      map[string]time.Time
+	pinBad    bool
+	bootMark  int64 // URCs up to this Seq predate the last initialisation
+	staffLog  bool
+	netLogged netState // the network state last logged
+	netEver   bool     // netLogged is set
+
+	limit *logLimiter // rate limit of repeating log lines (any goroutine)
 }
 
 // New checks cfg and returns a Modem; it does not touch the device until Run.
@@ -181,6 +183,7 @@ func New(cfg Config) (*Modem, error) {
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "modem"),
 		trouble: make(chan error, 1),
+		limit:   newLogLimiter(cfg.Now),
 		rx:      newReassembler(cfg.MultipartTimeout),
 		seen:    map[string]time.Time{},
 	}
@@ -268,7 +271,10 @@ func (m *Modem) SendSMS(ctx context.Context, to, text string) (refs []int, err e
 		m.update(func(h *Health) { h.SendErrors++ })
 		serr := &SendError{To: redact.Number(to), Part: i + 1, Parts: len(pdus), Sent: i,
 			OutcomeUnknown: unknown || i > 0 || errors.Is(err, ErrOutcomeUnknown), Err: err}
-		m.log.Warn("modem: send failed", "to", serr.To, "part", serr.Part, "parts", serr.Parts,
+		// One line per kind of failure per repeatLogEvery: with the network gone, every queued job
+		// fails the same way on every retry.
+		m.logLimited(slog.LevelWarn, fmt.Sprintf("send failed: %s unknown=%v", errClass(err), serr.OutcomeUnknown),
+			repeatLogEvery, "modem: send failed", "to", serr.To, "part", serr.Part, "parts", serr.Parts,
 			"outcome_unknown", serr.OutcomeUnknown, "err", err)
 		if errors.Is(err, ErrTimeout) || errors.Is(err, ErrPortGone) {
 			select {
@@ -577,24 +583,51 @@ func (m *Modem) poll(ctx context.Context) error {
 		return err
 	}
 	now := m.cfg.Now()
-	var prev Health
-	m.mu.Lock()
-	prev = m.h
-	m.h.Signal, m.h.Registration, m.h.Operator, m.h.Tech, m.h.PolledAt = sig, reg, op.Name, tech.String(), now
-	m.mu.Unlock()
-	// Log on change only; the signal alone flaps between neighbouring bars, so a change of it is
-	// logged at most every signalLogEvery (registration, operator and tech changes always are).
-	network := prev.Registration != reg || prev.Operator != op.Name || prev.Tech != tech.String() || prev.PolledAt.IsZero()
-	signal := (prev.Signal.Bars != sig.Bars || prev.Signal.Known != sig.Known) && now.Sub(m.signalLogged) >= signalLogEvery
-	if network || signal {
-		m.signalLogged = now
-		m.log.Info("modem: network", "registration", reg.String(), "operator", op.Name, "tech", tech.String(),
-			"bars", sig.Bars, "rssi_dbm", sig.RSSI, "rsrp_dbm", sig.RSRP)
-	}
+	m.update(func(h *Health) {
+		h.Signal, h.Registration, h.Operator, h.Tech, h.PolledAt = sig, reg, op.Name, tech.String(), now
+	})
+	m.logNetwork()
 	return nil
 }
 
-const signalLogEvery = 10 * time.Minute
+// netState is what the "modem: network" line reports.
+type netState struct {
+	reg            RegState
+	operator, tech string
+	bars           int
+	known          bool
+}
+
+// logNetwork logs the network state when it differs from what was last logged. A flapping
+// network must not flood the journal: registration, operator and technology changes go out at
+// most every netLogEvery, a change of the signal bars alone at most every signalLogEvery. What
+// is held back is not lost: every health poll compares with the last line logged, so the state
+// the network settles in is logged once the window has passed.
+func (m *Modem) logNetwork() {
+	m.mu.Lock()
+	h := m.h
+	m.mu.Unlock()
+	cur := netState{h.Registration, h.Operator, h.Tech, h.Signal.Bars, h.Signal.Known}
+	last := m.netLogged
+	if m.netEver && cur == last {
+		return
+	}
+	key, every := "signal", signalLogEvery
+	if !m.netEver || cur.reg != last.reg || cur.operator != last.operator || cur.tech != last.tech {
+		key, every = "network", netLogEvery
+	}
+	ok, held := m.limit.allow(key, every)
+	if !ok {
+		return
+	}
+	m.netLogged, m.netEver = cur, true
+	args := []any{"registration", cur.reg.String(), "operator", cur.operator, "tech", cur.tech,
+		"bars", cur.bars, "rssi_dbm", h.Signal.RSSI, "rsrp_dbm", h.Signal.RSRP}
+	if held > 0 {
+		args = append(args, "suppressed", held)
+	}
+	m.log.Info("modem: network", args...)
+}
 
 func first(lines []string, prefix string) (string, bool) {
 	for _, l := range lines {
@@ -669,12 +702,8 @@ func (m *Modem) urc(ctx context.Context, u URC) error {
 		return m.take(ctx, []part{{Index: -1, T: t}}, false)
 	case URCReg:
 		if r, err := parseReg(u.Line, false); err == nil {
-			m.update(func(h *Health) {
-				if h.Registration != r.State {
-					m.log.Info("modem: registration changed", "registration", r.State.String(), "via", r.Which)
-				}
-				h.Registration = r.State
-			})
+			m.update(func(h *Health) { h.Registration = r.State })
+			m.logNetwork()
 		}
 	case URCSIM:
 		if st, err := parseCPIN(u.Line); err == nil && st == SIMMissing {
@@ -691,5 +720,5 @@ func (m *Modem) urc(ctx context.Context, u URC) error {
 
 func (m *Modem) badPDU(h string, err error) {
 	m.update(func(x *Health) { x.BadPDUs++ })
-	m.log.Warn("modem: undecodable PDU", "pdu", clip(h), "err", err)
+	m.logLimited(slog.LevelWarn, "bad pdu", repeatLogEvery, "modem: undecodable PDU", "pdu", clip(h), "err", err)
 }

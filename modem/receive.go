@@ -2,6 +2,7 @@ package modem
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 
 	"github.com/shopkit/relay/relay/redact"
@@ -17,7 +18,7 @@ func (m *Modem) drain(ctx context.Context) error {
 		if fatal(err) {
 			return err
 		}
-		m.log.Warn("modem: listing messages failed", "err", err)
+		m.logLimited(slog.LevelWarn, "list: "+errClass(err), repeatLogEvery, "modem: listing messages failed", "err", err)
 		return nil
 	}
 	var parts []part
@@ -27,7 +28,7 @@ func (m *Modem) drain(ctx context.Context) error {
 			continue
 		}
 		if i+1 >= len(lines) || !isHex(lines[i+1]) {
-			m.log.Warn("modem: listing entry without PDU", "index", e.Index)
+			m.logLimited(slog.LevelWarn, "list entry", repeatLogEvery, "modem: listing entry without PDU", "index", e.Index)
 			continue
 		}
 		i++
@@ -137,7 +138,7 @@ func (m *Modem) take(ctx context.Context, parts []part, incomplete bool) error {
 	}
 	if at, dup := m.seen[msg.ID]; dup && m.cfg.Now().Sub(at) < m.cfg.DedupWindow {
 		m.update(func(h *Health) { h.Duplicates++ })
-		m.log.Info("modem: sms read again after recovery; deleting without a second hand-over",
+		m.logLimited(slog.LevelInfo, "reread", repeatLogEvery, "modem: sms read again after recovery; deleting without a second hand-over",
 			"from", redact.Number(msg.From), "id", msg.ID)
 		return m.deleteParts(ctx, parts)
 	}
@@ -145,7 +146,9 @@ func (m *Modem) take(ctx context.Context, parts []part, incomplete bool) error {
 		return nil
 	}
 	if err := m.cfg.OnSMS(ctx, msg); err != nil {
-		m.log.Warn("modem: sms hand-over failed; kept on the modem", "from", redact.Number(msg.From), "err", err)
+		// Offered again on every drain until the relay takes it: once per window is enough.
+		m.logLimited(slog.LevelWarn, "handover", repeatLogEvery, "modem: sms hand-over failed; kept on the modem",
+			"from", redact.Number(msg.From), "err", err)
 		return nil
 	}
 	m.seen[msg.ID] = m.cfg.Now()
@@ -172,7 +175,7 @@ func (m *Modem) deleteFatal(ctx context.Context, idx int) error {
 		if fatal(err) {
 			return err
 		}
-		m.log.Warn("modem: delete failed", "index", idx, "err", err)
+		m.logLimited(slog.LevelWarn, "delete: "+errClass(err), repeatLogEvery, "modem: delete failed", "index", idx, "err", err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package modem
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -40,7 +41,9 @@ func (m *Modem) recover(ctx context.Context, cause error) error {
 			return ctx.Err()
 		}
 		m.update(func(h *Health) { h.Recoveries[s.name]++ })
-		m.log.Warn("modem: recovery step", "step", s.name, "cause", last)
+		// Counted every time; logged once per step per repeatLogEvery (a flapping USB link or a
+		// modem rebooting by itself would climb the ladder every few seconds).
+		m.logLimited(slog.LevelWarn, "step "+s.name, repeatLogEvery, "modem: recovery step", "step", s.name, "cause", last)
 		err := s.do(ctx)
 		if err == nil {
 			m.recovered(s.name)
@@ -60,7 +63,7 @@ func (m *Modem) recover(ctx context.Context, cause error) error {
 
 func (m *Modem) recovered(step string) {
 	m.staffLog = false
-	m.log.Info("modem: recovered", "step", step)
+	m.logLimited(slog.LevelInfo, "recovered "+step, repeatLogEvery, "modem: recovered", "step", step)
 }
 
 // staff reports "needs staff" (logged once per episode), then tries again from a reopen every
@@ -85,9 +88,9 @@ func (m *Modem) staff(ctx context.Context, cause error) error {
 				h.Recoveries[StepStaff]++
 			}
 		})
-		if !m.staffLog {
+		if !m.staffLog { // once per episode, and once per repeatLogEvery when episodes flap
 			m.staffLog = true
-			m.log.Error("modem: needs staff", "reason", reason)
+			m.logLimited(slog.LevelError, "staff "+errClass(cause), repeatLogEvery, "modem: needs staff", "reason", reason)
 		}
 		if err := m.staffWait(ctx, t, errors.Is(cause, ErrNoDevice)); err != nil {
 			return err
