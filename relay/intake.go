@@ -7,6 +7,7 @@ import (
 	"github.com/shopkit/relay/relay/redact"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -74,6 +75,12 @@ type Intake struct {
 	now      func() time.Time
 	log      *slog.Logger
 	accepted func() // tells the dispatcher a job may be due
+
+	// dupUnanswered holds ids whose duplicate event could not be stored: the message was not
+	// acknowledged, and its redelivery (DUP flag set) must still be answered. In memory and
+	// bounded: after a restart such a redelivery is acknowledged without the event.
+	dupMu         sync.Mutex
+	dupUnanswered map[string]bool
 
 	stopped      atomic.Bool
 	unidentified atomic.Int64 // rejected payloads without a readable id (logged and counted)
@@ -168,12 +175,17 @@ func (in *Intake) SubmitJob(ctx context.Context, payload []byte, redelivered boo
 		if err != nil {
 			return fmt.Errorf("storing job %s: %w", j.ID, err)
 		}
-		if dup && redelivered {
+		if dup && redelivered && !in.dupPending(j.ID, false) {
 			in.log.Debug("redelivered job already stored; acknowledged again", "id", j.ID)
 			return nil
 		}
 		if dup {
-			return in.events.Publish(ctx, duplicateEvent(j.ID, j.To, now, ""))
+			if err := in.events.Publish(ctx, duplicateEvent(j.ID, j.To, now, "")); err != nil {
+				in.dupPending(j.ID, true)
+				return err
+			}
+			in.dupPending(j.ID, false)
+			return nil
 		}
 		in.accepted()
 		return nil
@@ -205,6 +217,27 @@ func (in *Intake) reject(ctx context.Context, now time.Time, err error) error {
 	in.log.Info("rejected job", "id", fe.ID, "field", fe.Field, "code", fe.Code)
 	return in.events.Publish(ctx, Event{ID: fe.ID, Event: EventRejected, At: ts(now),
 		Error: &EventError{Code: fe.Code, Field: fe.Field, Detail: fe.Detail}})
+}
+
+// dupPending reports whether id's duplicate event is still owed, and records whether it is
+// owed from now on.
+func (in *Intake) dupPending(id string, owed bool) bool {
+	in.dupMu.Lock()
+	defer in.dupMu.Unlock()
+	was := in.dupUnanswered[id]
+	switch {
+	case owed && in.dupUnanswered == nil:
+		in.dupUnanswered = map[string]bool{}
+		fallthrough
+	case owed:
+		if len(in.dupUnanswered) >= 1024 {
+			clear(in.dupUnanswered)
+		}
+		in.dupUnanswered[id] = true
+	default:
+		delete(in.dupUnanswered, id)
+	}
+	return was
 }
 
 // duplicateEvent answers a job whose id was accepted within the dedup window.

@@ -390,3 +390,26 @@ type eventFunc func(Event)
 
 func (f eventFunc) Publish(_ context.Context, e Event) error    { f(e); return nil }
 func (eventFunc) PublishInbound(context.Context, Inbound) error { return fmt.Errorf("unexpected") }
+
+// A duplicate whose event could not be stored is not acknowledged; the broker redelivers it
+// with the DUP flag, and that redelivery is still answered duplicate (a redelivery of a job
+// relay itself stored is not).
+func TestIntake_DuplicateEventOwedAcrossRedelivery(t *testing.T) {
+	r := newIntakeRig(false, nil)
+	r.outbox.seen["j1"] = true
+	storeErr := errors.New("disk full")
+	r.sink.fail = storeErr
+	if err := r.in.SubmitJob(context.Background(), []byte(okJob), false)(); !errors.Is(err, storeErr) {
+		t.Fatalf("first delivery: %v, want %v (not acknowledged)", err, storeErr)
+	}
+	r.sink.fail = nil
+	if err := r.in.SubmitJob(context.Background(), []byte(okJob), true)(); err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if err := r.in.SubmitJob(context.Background(), []byte(okJob), true)(); err != nil {
+		t.Fatalf("second redelivery: %v", err)
+	}
+	if events, _ := r.rec.got(); !slices.Equal(events, []string{"duplicate j1 duplicate"}) {
+		t.Errorf("events %q, want one duplicate (the owed one; the later redelivery is the same message)", events)
+	}
+}
