@@ -18,6 +18,7 @@ import (
 	"github.com/shopkit/relay/relay/consent"
 	"github.com/shopkit/relay/relay/gpio"
 	"github.com/shopkit/relay/relay/led"
+	"github.com/shopkit/relay/relay/metrics"
 	"github.com/shopkit/relay/relay/mqtt"
 	"github.com/shopkit/relay/relay/power"
 	"github.com/shopkit/relay/relay/store"
@@ -77,6 +78,14 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		log.Info("health", "state", s.Overall, "led", s.Indicator, "summary", s.Line())
 	})
 
+	// Prometheus /metrics: bound first, so a taken port fails start-up before anything runs;
+	// served from just before READY, once every part it reads exists.
+	metricsSrv, err := metrics.Listen(cfg.Metrics.Listen, log)
+	if err != nil {
+		return err
+	}
+	defer metricsSrv.Close() // on an early error return; Serve has shut it down otherwise
+
 	var key []byte
 	if f := cfg.Buffer.EncryptionKeyFile; f != "" {
 		k, err := config.ReadSecret(f)
@@ -104,6 +113,10 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		health.Set(relay.ComponentOutbox, relay.StateOK, "")
 	}
 	st := store.New(b, log)
+	// Every event stored for publication is counted by type, where it is stored: the event
+	// sink, the outbox's state changes and the sent index's receipts.
+	counts := metrics.NewEvents()
+	events, outbox, sent := counts.Sink(st), counts.Outbox(st), counts.SentIndex(st)
 
 	loc, _ := time.LoadLocation(cfg.Shop.TimeZone) // validated by config
 	qs, qe, _ := config.ParseQuietHours(cfg.Policy.QuietHours)
@@ -162,11 +175,11 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		RateBurst: cfg.Policy.RateBurst, RetryMin: cfg.Policy.RetryMin.D(), RetryMax: cfg.Policy.RetryMax.D(),
 		SMSFallback: cfg.Policy.SMSFallback, TrustNewIdentity: cfg.Signal.TrustPolicy == "always",
 		Quiet: relay.QuietHours{Start: qs, End: qe, Location: loc, HighPasses: cfg.Policy.QuietHoursHighPass}},
-		relay.DispatcherDeps{Outbox: st, Signal: sig, SMS: smsSender, Consent: keeper, Events: st, Journal: st, Sent: st,
+		relay.DispatcherDeps{Outbox: outbox, Signal: sig, SMS: smsSender, Consent: keeper, Events: events, Journal: st, Sent: sent,
 			Health: health, Logger: log})
 	intake := relay.NewIntake(relay.JobDefaults{Lang: cfg.Shop.DefaultLang, Expiry: cfg.Policy.DefaultExpiry.D()},
-		relay.IntakeDeps{Outbox: st, Events: st, Renderer: relay.TemplateRenderer(tr), Consent: keeper, Logger: log, OnAccepted: disp.Kick})
-	resp = relay.NewResponder(intake, keeper, st, st, st, log, nil)
+		relay.IntakeDeps{Outbox: outbox, Events: events, Renderer: relay.TemplateRenderer(tr), Consent: keeper, Logger: log, OnAccepted: disp.Kick})
+	resp = relay.NewResponder(intake, keeper, sent, events, st, log, nil)
 
 	mcfg := mqtt.Config{Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, TopicPrefix: cfg.MQTT.TopicPrefix,
 		Username: cfg.MQTT.Username, KeepAlive: cfg.MQTT.KeepAlive.D(), MaxReconnect: cfg.MQTT.MaxReconnectInterval.D(),
@@ -228,6 +241,8 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		p.power = p.start("power", watcher.Run)
 	}
+	met := metrics.New(counts, metricSources(health, b, st, sup, mdm, mq, intake, watcher), log)
+	p.start("metrics", func(ctx context.Context) error { return metricsSrv.Serve(ctx, met.Handler()) })
 	if err := notifier.Ready(); err != nil {
 		log.Warn("sd_notify READY failed", "err", err)
 	}

@@ -7,8 +7,9 @@
 //     this package imports only the relay core types, not the buffer, signalbridge, modem or
 //     mqtt packages it reports on. cmd/relayd adapts those.
 //   - Job and event counts come from wrappers around the pipeline's ports ([Events.Sink],
-//     [Events.Outbox]): an event is counted once, when it was stored for publication (a failed
-//     store is not counted; its retry is).
+//     [Events.Outbox], [Events.SentIndex]), the places where an event is stored for
+//     publication: an event is counted once, when the write that stores it committed (a
+//     failed write is not counted; its retry is).
 //   - relay_outbox_quarantined is 1 when the outbox database could not be opened at start-up
 //     and was moved aside (buffer's Quarantined); staff must look at the moved directory.
 //   - [Listen] binds at once, so a taken port is a start-up error naming the address

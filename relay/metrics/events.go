@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"context"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopkit/relay/relay"
@@ -73,10 +75,33 @@ func (e *Events) Count(t relay.EventType) {
 // Sink wraps the pipeline's event sink: every event and inbound message it stores is counted.
 func (e *Events) Sink(next relay.EventSink) relay.EventSink { return countingSink{next: next, e: e} }
 
-// Outbox wraps the intake's outbox: the events stored with an accepted job (accepted, and
-// deferred for a scheduled one) are counted when the job is durable and was not a duplicate.
-// Only Submit is watched; the other methods pass through.
-func (e *Events) Outbox(next relay.Outbox) relay.Outbox { return countingOutbox{Outbox: next, e: e} }
+// Outbox wraps the outbox: the events a change stores with it are counted once the change
+// committed. Those are the events given to Submit (accepted, and deferred for a scheduled job;
+// counted when the job is durable and was not a duplicate) and the Effects' events of Ack,
+// Retry, Defer and Expire (sent, failed, retrying, deferred, expired, unknown, suppressed...).
+//
+// The pipeline looks for optional methods on its outbox with type assertions; the wrapper
+// offers the ones next offers (Seen(id), the intake's IDIndex) and must learn any new one,
+// or the pipeline stops seeing it.
+func (e *Events) Outbox(next relay.Outbox) relay.Outbox {
+	c := countingOutbox{Outbox: next, e: e}
+	if ix, ok := next.(idIndex); ok {
+		return countingIndexedOutbox{countingOutbox: c, ix: ix}
+	}
+	return c
+}
+
+// SentIndex wraps the index of Signal sends: the events of a receipt (delivered, read),
+// committed with the updated record, are counted once the commit succeeded.
+func (e *Events) SentIndex(next relay.SentIndex) relay.SentIndex {
+	return countingSent{SentIndex: next, e: e}
+}
+
+func (e *Events) countAll(evs []relay.Event) {
+	for _, ev := range evs {
+		e.Count(ev.Event)
+	}
+}
 
 type countingSink struct {
 	next relay.EventSink
@@ -118,10 +143,81 @@ func (o countingOutbox) Submit(ctx context.Context, s relay.Stored, events ...re
 		dup, err := wait()
 		if err == nil && !dup && !counted {
 			counted = true
-			for _, ev := range events {
-				o.e.Count(ev.Event)
-			}
+			o.e.countAll(events)
 		}
 		return dup, err
 	}
+}
+
+func (o countingOutbox) Ack(ctx context.Context, id string, outcome relay.EventType, fx relay.Effects) error {
+	err := o.Outbox.Ack(ctx, id, outcome, fx)
+	if err == nil {
+		o.e.countAll(fx.Events)
+	}
+	return err
+}
+
+func (o countingOutbox) Retry(ctx context.Context, id string, at time.Time, reason string, fx relay.Effects) error {
+	err := o.Outbox.Retry(ctx, id, at, reason, fx)
+	if err == nil {
+		o.e.countAll(fx.Events)
+	}
+	return err
+}
+
+func (o countingOutbox) Defer(ctx context.Context, id string, until time.Time, reason string, fx relay.Effects) error {
+	err := o.Outbox.Defer(ctx, id, until, reason, fx)
+	if err == nil {
+		o.e.countAll(fx.Events)
+	}
+	return err
+}
+
+// Expire counts the events of the jobs it returns: those were removed, with their effects, even
+// when an error comes back beside them. fx may run more than once for a job (a transaction
+// tried again); the last run's events are the ones stored.
+func (o countingOutbox) Expire(ctx context.Context, now time.Time, fx func(relay.Stored) relay.Effects) ([]relay.Stored, error) {
+	if fx == nil {
+		return o.Outbox.Expire(ctx, now, nil)
+	}
+	var mu sync.Mutex
+	events := map[string][]relay.Event{}
+	out, err := o.Outbox.Expire(ctx, now, func(s relay.Stored) relay.Effects {
+		f := fx(s)
+		mu.Lock()
+		events[s.Job.ID] = f.Events
+		mu.Unlock()
+		return f
+	})
+	for _, s := range out {
+		o.e.countAll(events[s.Job.ID])
+	}
+	return out, err
+}
+
+// idIndex is relay.IDIndex, spelled out so that this package does not depend on its name.
+type idIndex interface {
+	Seen(id string) (bool, error)
+}
+
+type countingIndexedOutbox struct {
+	countingOutbox
+	ix idIndex
+}
+
+func (o countingIndexedOutbox) Seen(id string) (bool, error) { return o.ix.Seen(id) }
+
+type countingSent struct {
+	relay.SentIndex
+	e *Events
+}
+
+var _ relay.SentIndex = countingSent{}
+
+func (s countingSent) Commit(ctx context.Context, fx relay.Effects) error {
+	err := s.SentIndex.Commit(ctx, fx)
+	if err == nil {
+		s.e.countAll(fx.Events)
+	}
+	return err
 }

@@ -261,14 +261,52 @@ func (f *fakeSink) PublishInbound(context.Context, relay.Inbound) error {
 	return f.Publish(context.Background(), relay.Event{})
 }
 
+// fakeOutbox answers Submit with dup/err, fails its state changes with err, and expires the
+// jobs in expire (calling fx twice for the first, as a retried transaction would).
 type fakeOutbox struct {
-	relay.Outbox // nil: only Submit is called
+	relay.Outbox // nil: Lease and the rest are not called
 	dup          bool
 	err          error
+	expire       []relay.Stored
 }
 
 func (f *fakeOutbox) Submit(context.Context, relay.Stored, ...relay.Event) func() (bool, error) {
 	return func() (bool, error) { return f.dup, f.err }
+}
+
+func (f *fakeOutbox) Ack(context.Context, string, relay.EventType, relay.Effects) error { return f.err }
+
+func (f *fakeOutbox) Retry(context.Context, string, time.Time, string, relay.Effects) error {
+	return f.err
+}
+
+func (f *fakeOutbox) Defer(context.Context, string, time.Time, string, relay.Effects) error {
+	return f.err
+}
+
+func (f *fakeOutbox) Expire(_ context.Context, _ time.Time, fx func(relay.Stored) relay.Effects) ([]relay.Stored, error) {
+	for i, s := range f.expire {
+		if i == 0 {
+			fx(s)
+		}
+		fx(s)
+	}
+	return f.expire, f.err
+}
+
+type fakeSent struct {
+	relay.SentIndex
+	err error
+}
+
+func (f *fakeSent) Commit(context.Context, relay.Effects) error { return f.err }
+
+func fxOf(types ...relay.EventType) relay.Effects {
+	var fx relay.Effects
+	for _, t := range types {
+		fx.Events = append(fx.Events, relay.Event{Event: t})
+	}
+	return fx
 }
 
 func TestEvents_CountsWhatWasStored(t *testing.T) {
@@ -288,10 +326,20 @@ func TestEvents_CountsWhatWasStored(t *testing.T) {
 	s := ev.Sink(sink)
 	out := &fakeOutbox{}
 	o := ev.Outbox(out)
+	sent := &fakeSent{}
+	si := ev.SentIndex(sent)
 	accepted := relay.Event{Event: relay.EventAccepted}
 	deferred := relay.Event{Event: relay.EventDeferred}
+	now := time.Now()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 
-	// Two jobs accepted (one scheduled), one duplicate at the outbox, one that could not be stored.
+	// Intake: two jobs accepted (one scheduled), one duplicate at the outbox, a system reply
+	// (no events).
 	if _, err := o.Submit(ctx, relay.Stored{}, accepted)(); err != nil {
 		t.Fatal(err)
 	}
@@ -302,28 +350,56 @@ func TestEvents_CountsWhatWasStored(t *testing.T) {
 	if dup, _ := o.Submit(ctx, relay.Stored{}, accepted)(); !dup {
 		t.Fatal("the wrapper lost the duplicate answer")
 	}
-	out.dup, out.err = false, errors.New("disk full")
-	if _, err := o.Submit(ctx, relay.Stored{}, accepted)(); err == nil {
-		t.Fatal("the wrapper lost the error")
-	}
-	_, _ = o.Submit(ctx, relay.Stored{})() // a system reply: no events
+	out.dup = false
+	_, _ = o.Submit(ctx, relay.Stored{})()
 
-	for _, e := range []relay.EventType{relay.EventDuplicate, relay.EventRejected, relay.EventRejected, relay.EventSent,
-		relay.EventFailed, relay.EventExpired, relay.EventUnknown, relay.EventSuppressed, relay.EventRetrying,
-		relay.EventRetrying, relay.EventDelivered, relay.EventRead, relay.EventOptedOut, relay.EventType("brand_new")} {
-		if err := s.Publish(ctx, relay.Event{Event: e}); err != nil {
-			t.Fatal(err)
+	// Dispatcher: state changes with their effects.
+	must(o.Ack(ctx, "j1", relay.EventSent, fxOf(relay.EventSent)))
+	must(o.Ack(ctx, "j2", relay.EventFailed, fxOf(relay.EventFailed)))
+	must(o.Ack(ctx, "j3", relay.EventSuppressed, fxOf(relay.EventSuppressed)))
+	must(o.Ack(ctx, "j4", relay.EventUnknown, fxOf(relay.EventUnknown)))
+	must(o.Retry(ctx, "j5", now, "transient", fxOf(relay.EventRetrying)))
+	must(o.Retry(ctx, "j5", now, "transient", fxOf(relay.EventRetrying)))
+	must(o.Defer(ctx, "j6", now, "quiet_hours", fxOf(relay.EventDeferred)))
+	out.expire = []relay.Stored{{Job: relay.Job{ID: "x1"}}, {Job: relay.Job{ID: "x2"}}}
+	if got, err := o.Expire(ctx, now, func(relay.Stored) relay.Effects { return fxOf(relay.EventExpired) }); err != nil || len(got) != 2 {
+		t.Fatalf("Expire through the wrapper = %v, %v", got, err)
+	}
+	out.expire = nil
+
+	// Responder: a receipt's events commit with the sent record.
+	must(si.Commit(ctx, fxOf(relay.EventDelivered, relay.EventRead)))
+
+	// Intake and responder events through the sink.
+	for _, e := range []relay.EventType{relay.EventDuplicate, relay.EventRejected, relay.EventRejected,
+		relay.EventOptedOut, relay.EventType("brand_new")} {
+		must(s.Publish(ctx, relay.Event{Event: e}))
+	}
+	must(s.PublishInbound(ctx, relay.Inbound{Channel: relay.ChannelSignal}))
+
+	// Nothing that failed to store is counted.
+	sink.fail.Store(true)
+	out.err = errors.New("disk full")
+	sent.err = errors.New("disk full")
+	if _, err := o.Submit(ctx, relay.Stored{}, accepted)(); err == nil {
+		t.Fatal("Submit: the wrapper lost the error")
+	}
+	for name, err := range map[string]error{
+		"Publish":        s.Publish(ctx, relay.Event{Event: relay.EventSent}),
+		"PublishInbound": s.PublishInbound(ctx, relay.Inbound{Channel: relay.ChannelSignal}),
+		"Ack":            o.Ack(ctx, "j7", relay.EventSent, fxOf(relay.EventSent)),
+		"Retry":          o.Retry(ctx, "j7", now, "x", fxOf(relay.EventRetrying)),
+		"Defer":          o.Defer(ctx, "j7", now, "x", fxOf(relay.EventDeferred)),
+		"Commit":         si.Commit(ctx, fxOf(relay.EventDelivered)),
+	} {
+		if err == nil {
+			t.Errorf("%s: the wrapper lost the error", name)
 		}
 	}
-	if err := s.PublishInbound(ctx, relay.Inbound{Channel: relay.ChannelSignal}); err != nil {
-		t.Fatal(err)
-	}
-	sink.fail.Store(true) // not stored: not counted
-	if err := s.Publish(ctx, relay.Event{Event: relay.EventSent}); err == nil {
-		t.Fatal("the wrapper lost the error")
-	}
-	if err := s.PublishInbound(ctx, relay.Inbound{Channel: relay.ChannelSignal}); err == nil {
-		t.Fatal("the wrapper lost the error")
+	// Expire failing after removing one job: that one's events were stored with it.
+	out.expire = []relay.Stored{{Job: relay.Job{ID: "x3"}}}
+	if _, err := o.Expire(ctx, now, func(relay.Stored) relay.Effects { return fxOf(relay.EventExpired) }); err == nil {
+		t.Error("Expire: the wrapper lost the error")
 	}
 
 	check(t, scrape(t, base), []sample{
@@ -331,12 +407,12 @@ func TestEvents_CountsWhatWasStored(t *testing.T) {
 		{"relay_jobs_total", []string{"result", "duplicate"}, 1},
 		{"relay_jobs_total", []string{"result", "rejected"}, 2},
 		{"relay_events_total", []string{"event", "accepted"}, 2},
-		{"relay_events_total", []string{"event", "deferred"}, 1},
+		{"relay_events_total", []string{"event", "deferred"}, 2},
 		{"relay_events_total", []string{"event", "duplicate"}, 1},
 		{"relay_events_total", []string{"event", "rejected"}, 2},
 		{"relay_events_total", []string{"event", "sent"}, 1},
 		{"relay_events_total", []string{"event", "failed"}, 1},
-		{"relay_events_total", []string{"event", "expired"}, 1},
+		{"relay_events_total", []string{"event", "expired"}, 3},
 		{"relay_events_total", []string{"event", "unknown"}, 1},
 		{"relay_events_total", []string{"event", "suppressed"}, 1},
 		{"relay_events_total", []string{"event", "retrying"}, 2},
@@ -347,6 +423,34 @@ func TestEvents_CountsWhatWasStored(t *testing.T) {
 		{"relay_events_total", []string{"event", "brand_new"}, 1},
 		{"relay_inbound_total", []string{"channel", "signal"}, 1},
 	})
+}
+
+type indexedOutbox struct {
+	fakeOutbox
+	seen map[string]bool
+}
+
+func (f *indexedOutbox) Seen(id string) (bool, error) { return f.seen[id], nil }
+
+// TestEvents_OutboxKeepsOptionalMethods: the intake asks its outbox for Seen(id) by type
+// assertion; the counting wrapper must not hide it, nor claim it when the outbox lacks it.
+func TestEvents_OutboxKeepsOptionalMethods(t *testing.T) {
+	ev := NewEvents()
+	type seener interface{ Seen(string) (bool, error) }
+	w := ev.Outbox(&indexedOutbox{seen: map[string]bool{"a": true}})
+	ix, ok := w.(seener)
+	if !ok {
+		t.Fatal("the wrapper hides Seen")
+	}
+	if got, _ := ix.Seen("a"); !got {
+		t.Error("Seen(a) = false through the wrapper, want true")
+	}
+	if got, _ := ix.Seen("b"); got {
+		t.Error("Seen(b) = true through the wrapper, want false")
+	}
+	if _, ok := ev.Outbox(&fakeOutbox{}).(seener); ok {
+		t.Error("the wrapper claims Seen for an outbox without it")
+	}
 }
 
 // TestMetrics_QuarantinedOutbox opens a real outbox whose database was damaged (as buffer's
