@@ -120,6 +120,10 @@ func (e *Engine) Exec(ctx context.Context, cmd string, timeout time.Duration, pr
 
 // ExecPDU runs a command that answers with the "> " prompt (AT+CMGS=<n>, AT+CMGW=<n>), then
 // writes pdu (hex) and Ctrl-Z, and returns the intermediate lines. One deadline covers it all.
+// When it fails after the PDU may have reached the modem (timeout, port gone, cancellation,
+// close) the *CommandError has PDUWritten set and matches ErrOutcomeUnknown; a failure before
+// that (no prompt, an error or a stray OK instead of it, a write that failed short of the
+// Ctrl-Z) and an error answer after it (+CMS ERROR) do not.
 func (e *Engine) ExecPDU(ctx context.Context, cmd, pdu string, timeout time.Duration, prefixes ...string) ([]string, error) {
 	if pdu == "" {
 		return nil, ErrInvalidInput
