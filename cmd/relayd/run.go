@@ -648,14 +648,25 @@ type smsAdapter struct{ m *modem.Modem }
 
 func (a smsAdapter) SendSMS(ctx context.Context, to, text string) (int, error) {
 	refs, err := a.m.SendSMS(ctx, to, text)
-	if err != nil {
-		var re *modem.ResultError
-		if errors.As(err, &re) && re.Kind == modem.KindCMS && permanentCMS(re.Code) {
-			return len(refs), fmt.Errorf("%w: %v", relay.ErrPermanent, err)
-		}
-		return len(refs), err
+	return len(refs), smsError(err)
+}
+
+// smsError maps the modem's send errors onto the dispatcher's: unknown outcome, permanent, or
+// (anything else) transient.
+func smsError(err error) error {
+	if err == nil {
+		return nil
 	}
-	return len(refs), nil
+	// Unknown wins over permanent: a later part refused for good after earlier parts went out
+	// is a partial delivery, and resending would duplicate those parts (rule 6).
+	if errors.Is(err, modem.ErrOutcomeUnknown) {
+		return fmt.Errorf("%w: %w", relay.ErrOutcomeUnknown, err)
+	}
+	var re *modem.ResultError
+	if errors.As(err, &re) && re.Kind == modem.KindCMS && permanentCMS(re.Code) {
+		return fmt.Errorf("%w: %w", relay.ErrPermanent, err)
+	}
+	return err
 }
 
 // permanentCMS lists +CMS ERROR causes (3GPP TS 27.005 / 24.011) that name a bad destination or
