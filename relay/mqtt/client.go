@@ -17,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/shopkit/relay/relay/backoff"
 )
 
 // Config is the broker connection (config [mqtt]).
@@ -208,7 +210,7 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			failures++
-			wait := backoff(failures, c.cfg.MaxReconnect)
+			wait := backoff.Delay(failures-1, 250*time.Millisecond, c.cfg.MaxReconnect, rand.Float64())
 			if failures == 1 || failures%10 == 0 {
 				c.log.Warn("broker not reachable; retrying", "broker", c.cfg.Broker, "err", err, "failures", failures, "next_in", wait.Round(time.Millisecond))
 			}
@@ -291,16 +293,6 @@ func wait(ctx context.Context, tok paho.Token) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// backoff grows from 250 ms, doubling, up to max, with jitter in [d/2, d].
-func backoff(failures int, maxWait time.Duration) time.Duration {
-	d := 250 * time.Millisecond
-	for i := 1; i < failures && d < maxWait; i++ {
-		d *= 2
-	}
-	d = min(d, maxWait)
-	return d/2 + rand.N(d/2+1)
 }
 
 // onMessage runs on paho's delivery goroutine (OrderMatters), in arrival order. A job is only
