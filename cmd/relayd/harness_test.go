@@ -229,7 +229,9 @@ retry_max = %q
 %s
 [control]
 socket = %q
-metrics_listen = ""
+
+[metrics]
+listen = ""
 
 [log]
 level = "info"

@@ -76,8 +76,6 @@ func TestE2E_Metrics(t *testing.T) {
 	}
 	on := `listen = "127.0.0.1:0"`
 	switch s := string(conf); {
-	case strings.Contains(s, `metrics_listen = ""`):
-		conf = []byte(strings.Replace(s, `metrics_listen = ""`, "\n[metrics]\n"+on, 1))
 	case strings.Contains(s, "[metrics]\nlisten = \"\""):
 		conf = []byte(strings.Replace(s, "[metrics]\nlisten = \"\"", "[metrics]\n"+on, 1))
 	default:

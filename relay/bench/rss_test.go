@@ -121,7 +121,8 @@ quiet_hours = ""
 rate_per_minute = 6000
 [control]
 socket = %q
-metrics_listen = ""
+[metrics]
+listen = ""
 [log]
 level = "warn"
 `, broker.URL(), prefix, account, fake, filepath.Join(dir, "signal"), filepath.Join(dir, "s.sock"),

@@ -209,7 +209,6 @@ func TestParse_TypeMismatch(t *testing.T) {
 		{"inline table for string", "[mqtt]\nbroker = { host = \"x\" }", "mqtt.broker", 4, "got a table", false},
 		{"value for table", "log = \"debug\"\n" + minimal, "log", 1, "want a table ([log] and keys under it), got a string", true},
 		{"string for metrics.listen", "[metrics]\nlisten = 9464", "metrics.listen", 4, "want a string in quotes, got an integer 9464", false},
-		{"renamed key keeps its name", "[control]\nmetrics_listen = 9464", "control.metrics_listen", 4, "want a string in quotes", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,18 +276,17 @@ func TestParse_MistypedAccountReportedOnce(t *testing.T) {
 	}
 }
 
-func TestParse_RenamedMetricsListen(t *testing.T) {
+func TestParse_MetricsListen(t *testing.T) {
 	tests := []struct {
 		name, toml string
 		listen     string
 		problem    string // "" = valid
 	}{
-		{"old key still read", "[control]\nmetrics_listen = \"\"", "", ""},
-		{"old key, other address", "[control]\nmetrics_listen = \"0.0.0.0:9100\"", "0.0.0.0:9100", ""},
+		{"off", "[metrics]\nlisten = \"\"", "", ""},
+		{"the old key is unknown", "[control]\nmetrics_listen = \"\"", "", "line 4: control.metrics_listen: unknown key"},
 		{"new key", "[metrics]\nlisten = \"127.0.0.1:9100\"", "127.0.0.1:9100", ""},
 		{"default", "", "127.0.0.1:9464", ""},
-		{"both set", "[control]\nmetrics_listen = \"\"\n[metrics]\nlisten = \"\"", "", "line 4: control.metrics_listen: renamed to metrics.listen"},
-		{"bad old value names the old key", "[control]\nmetrics_listen = \"9102\"", "", "line 4: control.metrics_listen: \"9102\": want host:port"},
+		{"not host:port", "[metrics]\nlisten = \"9102\"", "", "line 4: metrics.listen: \"9102\": want host:port"},
 		{"bad port", "[metrics]\nlisten = \"127.0.0.1:99999\"", "", "line 4: metrics.listen: \"127.0.0.1:99999\": port"},
 	}
 	for _, tt := range tests {
@@ -418,7 +416,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a.b.\"c.d\" = 1\n"))
 	f.Add([]byte(minimal + "[policy]\nrate_per_minute = \"fast\"\nconcurrency = 3.5\n[modem]\nenabled = \"yes\"\n"))
 	f.Add([]byte("shop = 5\n[[mqtt]]\nbroker = 1\n[power]\npoweroff_command = [1, [2]]\n"))
-	f.Add([]byte(minimal + "[control]\nmetrics_listen = 1\n[metrics]\nlisten = {a = 1}\n"))
+	f.Add([]byte(minimal + "[control]\nsocket = 1\n[metrics]\nlisten = {a = 1}\n"))
 	f.Add([]byte(minimal + "[mqtt]\nkeepalive = 1979-05-27\nbroker = 07:32:00\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := Parse(data, "/etc/relay")

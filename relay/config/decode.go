@@ -25,12 +25,6 @@ type decoder struct {
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 
-// renamed keys still accepted from older files: old dotted key → current dotted key. The value
-// is moved before decoding; problems with it name the key the file used.
-var renamed = map[string]string{
-	"control.metrics_listen": "metrics.listen",
-}
-
 // lineOf is the line that sets key, or the line of the nearest enclosing key (a key inside an
 // inline table has no line of its own in keyLines), or 0.
 func (d *decoder) lineOf(key string) int {
@@ -55,42 +49,6 @@ func (d *decoder) mistyped(key, format string, args ...any) {
 	d.problem(key, format, args...)
 	d.bad[key] = true
 }
-
-// applyRenames moves each renamed key to its current place in raw. A file that sets both the
-// old and the new key gets a problem naming both. It returns old key by new key, for the keys
-// that were moved.
-func (d *decoder) applyRenames(raw map[string]any) map[string]string {
-	moved := map[string]string{}
-	for old, cur := range renamed {
-		ot, ok1 := raw[tableOf(old)].(map[string]any)
-		if !ok1 {
-			continue
-		}
-		v, ok := ot[leafOf(old)]
-		if !ok {
-			continue
-		}
-		delete(ot, leafOf(old))
-		ct, ok := raw[tableOf(cur)].(map[string]any)
-		if !ok {
-			if _, exists := raw[tableOf(cur)]; exists {
-				continue // [metrics] is not a table: the type check names it
-			}
-			ct = map[string]any{}
-			raw[tableOf(cur)] = ct
-		}
-		if _, both := ct[leafOf(cur)]; both {
-			d.problem(old, "renamed to %s, which is also set: keep only %s", cur, cur)
-			continue
-		}
-		ct[leafOf(cur)] = v
-		moved[cur] = old
-	}
-	return moved
-}
-
-func tableOf(key string) string { t, _, _ := strings.Cut(key, "."); return t }
-func leafOf(key string) string  { _, l, _ := strings.Cut(key, "."); return l }
 
 // table decodes the TOML table m into the struct rv; prefix is the table's dotted key ("" at
 // the top).

@@ -9,8 +9,6 @@
 //     naming the key and its line like any other, and the keys that could be read are still
 //     validated. Keys match their names exactly (no case folding). The toml package only parses
 //     the syntax here; decode.go copies the values into Config.
-//   - A renamed key is still read from older files (control.metrics_listen is now
-//     metrics.listen); problems with it name the key the file used.
 //   - Durations are strings ("30s"); a bare number is refused, because TOML would read it as
 //     nanoseconds.
 //   - Relative paths are resolved against the config file's directory.

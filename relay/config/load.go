@@ -100,7 +100,6 @@ func Parse(data []byte, baseDir string) (Config, error) {
 	}
 	cfg := Default()
 	d := &decoder{lines: keyLines(data), bad: map[string]bool{}}
-	moved := d.applyRenames(raw)
 	d.table(reflect.ValueOf(&cfg).Elem(), raw, "")
 	probs := d.probs
 	cfg.resolvePaths(baseDir)
@@ -110,11 +109,6 @@ func Parse(data []byte, baseDir string) (Config, error) {
 		}
 		p.Line = d.lineOf(p.Field)
 		probs = append(probs, p)
-	}
-	for i, p := range probs {
-		if old, ok := moved[p.Field]; ok { // name the key the file used
-			probs[i].Field, probs[i].Line = old, d.lineOf(old)
-		}
 	}
 	// Unknown keys and type problems come out of a map walk: order them as the file does.
 	sort.SliceStable(probs[:len(d.probs)], func(i, j int) bool {
