@@ -136,13 +136,17 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	keeper := relay.ConsentPolicy(pol)
 
 	// Signal: the supervisor owns signal-cli; its incoming events are handled in order.
-	incoming := make(chan signalbridge.Event, 1024)
+	// A small channel: signalbridge's own queue is the bounded one (it pauses the subscription
+	// at its high mark so that the rest waits at signal-cli), and a big channel here would
+	// hide a slow store from it.
+	incoming := make(chan signalbridge.Event, 16)
 	scfg := signalbridge.SupervisorConfig{ConfigDir: cfg.Signal.ConfigDir, SocketPath: cfg.Signal.Socket,
 		JavaOptions: cfg.Signal.JavaOptions, Account: cfg.Signal.Account, Logger: log,
 		ReadyTimeout: cfg.Signal.StartTimeout.D(), ProbeInterval: cfg.Signal.ProbeEvery.D(), CallTimeout: cfg.Signal.CallTimeout.D(),
 		// signal-cli has already acknowledged an incoming message to Signal's servers when it
 		// reaches us (receive-mode manual acknowledges on receipt), so nothing may be dropped:
-		// the handoff blocks (signalbridge queues behind it without delaying replies).
+		// the handoff blocks (signalbridge queues behind it without delaying replies, up to
+		// its high mark; then it unsubscribes until the queue drains).
 		OnEvent: func(e signalbridge.Event) { incoming <- e }}
 	if cfg.Signal.External {
 		scfg.Network, scfg.Address = "unix", cfg.Signal.Socket
