@@ -51,7 +51,18 @@ func BenchmarkPut(b *testing.B) {
 
 // BenchmarkLeaseAck: Lease up to 64 heads, Ack them from 16 goroutines,
 // repeat. Reports messages/s and fsyncs per message.
-func BenchmarkLeaseAck(b *testing.B) {
+func BenchmarkLeaseAck(b *testing.B) { benchLeaseAck(b, nil) }
+
+// BenchmarkLeaseAckExtras: BenchmarkLeaseAck with what relay commits with
+// each Ack: a 250-byte event on a spool and a journal line with the text.
+func BenchmarkLeaseAckExtras(b *testing.B) {
+	event := make([]byte, 250)
+	benchLeaseAck(b, func(m Message) []Extra {
+		return []Extra{SpoolExtra("mqtt", event), JournalExtra(Entry{ID: m.ID, To: m.To, Kind: "sent", Text: string(benchPayload)})}
+	})
+}
+
+func benchLeaseAck(b *testing.B, extras func(Message) []Extra) {
 	s := openT(b, b.TempDir(), Options{})
 	parallel(b, b.N, 64, func(i int) error {
 		_, err := s.Put(ctx, Message{ID: fmt.Sprintf("id-%d", i), To: fmt.Sprintf("+4915%07d", i%5000), Payload: benchPayload})
@@ -67,7 +78,13 @@ func BenchmarkLeaseAck(b *testing.B) {
 		if err != nil || len(ms) == 0 {
 			b.Fatalf("Lease: %d, %v after %d", len(ms), err, done)
 		}
-		parallel(b, len(ms), 16, func(i int) error { return s.Ack(ctx, ms[i].ID, "sent") })
+		parallel(b, len(ms), 16, func(i int) error {
+			var xs []Extra
+			if extras != nil {
+				xs = extras(ms[i])
+			}
+			return s.Ack(ctx, ms[i].ID, "sent", xs...)
+		})
 		done += len(ms)
 	}
 	el := time.Since(start)

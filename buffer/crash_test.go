@@ -22,8 +22,11 @@ const crashEnv = "BUFFER_CRASH_CHILD_DIR"
 // TestCrashChild is the child process of TestCrash_KillNine; it does
 // nothing in a normal run. It Puts to 20 recipients (one producer per
 // recipient group, so each recipient's order is defined), leases, marks
-// sending, and acks two thirds of what it leases, leaving the rest leased
-// with a started send. Every line is printed only after the call returned.
+// sending, and acks or retries two thirds of what it leases, leaving the
+// rest leased with a started send. Every Ack carries extras (an event on
+// spool "ev", a journal line, a KV "sent" entry) and every Retry an event,
+// which must commit with it. Every line is printed only after the call
+// returned.
 func TestCrashChild(t *testing.T) {
 	dir := os.Getenv(crashEnv)
 	if dir == "" {
@@ -81,7 +84,17 @@ func TestCrashChild(t *testing.T) {
 			if (i+int(m.Seq))%3 == 0 {
 				continue // keep the lease, send started: the crash must bring it back
 			}
-			if err := s.Ack(ctx, m.ID, "sent"); err != nil {
+			if (i+int(m.Seq))%5 == 1 && m.Attempts < 2 {
+				say("retrying %s", m.ID)
+				if err := s.Retry(ctx, m.ID, time.Now(), "transient", SpoolExtra("ev", fmt.Appendf(nil, "retry %s %d", m.ID, m.Attempts+1))); err != nil {
+					say("error retry %v", err)
+					os.Exit(2)
+				}
+				say("retried %s", m.ID)
+				continue
+			}
+			if err := s.Ack(ctx, m.ID, "sent", SpoolExtra("ev", []byte("acked "+m.ID)),
+				JournalExtra(Entry{ID: m.ID, Kind: "sent"}), KVExtra("sent", m.ID, []byte("sent"))); err != nil {
 				say("error ack %v", err)
 				os.Exit(2)
 			}
@@ -91,9 +104,10 @@ func TestCrashChild(t *testing.T) {
 }
 
 type crashModel struct {
-	put     map[string]bool // Put acknowledged to the producer
-	acked   map[string]bool // Ack acknowledged
-	sending map[string]bool // MarkSending acknowledged, no Ack acknowledged
+	put      map[string]bool // Put acknowledged to the producer
+	acked    map[string]bool // Ack acknowledged
+	sending  map[string]bool // MarkSending acknowledged, no Ack or Retry acknowledged
+	retrying map[string]bool // a Retry was started (it clears SendStarted) and may have committed
 }
 
 func TestCrash_KillNine(t *testing.T) {
@@ -105,7 +119,7 @@ func TestCrash_KillNine(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	t.Logf("seed %d", seed)
 	dir := filepath.Join(t.TempDir(), "db")
-	m := crashModel{put: map[string]bool{}, acked: map[string]bool{}, sending: map[string]bool{}}
+	m := crashModel{put: map[string]bool{}, acked: map[string]bool{}, sending: map[string]bool{}, retrying: map[string]bool{}}
 	start := time.Now()
 	for round := range rounds {
 		killAfter := 1 + rng.IntN(250)
@@ -113,6 +127,9 @@ func TestCrash_KillNine(t *testing.T) {
 	}
 	t.Logf("%d kills in %v: %d puts, %d acks, %d sends left unresolved", rounds, time.Since(start).Round(time.Millisecond), len(m.put), len(m.acked), len(m.sending))
 
+	if moved, _ := filepath.Glob(dir + ".corrupt-*"); len(moved) > 0 {
+		t.Errorf("a child found the database unopenable and moved it aside: %v", moved)
+	}
 	s := openT(t, dir, Options{})
 	present := map[string]bool{}
 	lastN := map[string]string{} // recipient → last (round, n) seen, in acceptance order
@@ -143,6 +160,7 @@ func TestCrash_KillNine(t *testing.T) {
 	if s.Depth() != len(present) {
 		t.Errorf("Depth %d, %d present", s.Depth(), len(present))
 	}
+	checkCrashExtras(t, s, m)
 	// Drain: every queued message is leased exactly once, started sends
 	// come back marked.
 	leased := 0
@@ -156,7 +174,7 @@ func TestCrash_KillNine(t *testing.T) {
 		}
 		for _, msg := range ms {
 			leased++
-			if m.sending[msg.ID] && !msg.SendStarted {
+			if m.sending[msg.ID] && !msg.SendStarted && !m.retrying[msg.ID] {
 				t.Errorf("%s: MarkSending was acknowledged but SendStarted=false after the crash", msg.ID)
 			}
 		}
@@ -165,6 +183,79 @@ func TestCrash_KillNine(t *testing.T) {
 	if leased != len(present) || s.Depth() != 0 {
 		t.Errorf("drained %d of %d present (Depth %d): a lease was lost", leased, len(present), s.Depth())
 	}
+}
+
+// checkCrashExtras: every message acked has its extras (event, journal
+// line, KV entry) exactly once, and no extra exists without its Ack; every
+// queued message has one retry event per counted attempt.
+func checkCrashExtras(t *testing.T, s *Store, m crashModel) {
+	t.Helper()
+	items, err := s.Spool("ev").Peek(1 << 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ackEv, retryEv := map[string]int{}, map[string]int{}
+	for _, it := range items {
+		f := strings.Fields(string(it.Data))
+		switch {
+		case len(f) == 2 && f[0] == "acked":
+			ackEv[f[1]]++
+		case len(f) == 3 && f[0] == "retry":
+			retryEv[f[1]]++
+		default:
+			t.Errorf("unexpected spool item %q", it.Data)
+		}
+	}
+	journal := map[string]int{}
+	if err := s.Journal().Range(time.Unix(0, 0), time.Now().Add(time.Hour), func(e Entry) bool {
+		journal[e.ID]++
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	kv := map[string]bool{}
+	if err := s.KV("sent").Each("", func(k string, _ []byte) bool { kv[k] = true; return true }); err != nil {
+		t.Fatal(err)
+	}
+	// Every id that was acknowledged as Put or left any extra (a Put can
+	// commit and be acked before the killed child printed "put").
+	ids := map[string]bool{}
+	for _, set := range []map[string]int{ackEv, journal, retryEv} {
+		for id := range set {
+			ids[id] = true
+		}
+	}
+	for id := range kv {
+		ids[id] = true
+	}
+	for id := range m.put {
+		ids[id] = true
+	}
+	acked := 0
+	for id := range ids {
+		out, _, ok, err := s.Outcome(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		isAcked := ok && out == "sent"
+		if isAcked {
+			acked++
+		}
+		if m.acked[id] && !isAcked {
+			t.Errorf("%s: Ack acknowledged, outcome %q", id, out)
+		}
+		want := map[bool]int{true: 1}[isAcked]
+		if ackEv[id] != want || journal[id] != want || kv[id] != isAcked {
+			t.Errorf("%s: outcome %q, yet %d acked events, %d journal lines, KV entry %v", id, out, ackEv[id], journal[id], kv[id])
+		}
+	}
+	_ = s.Each(func(msg Message) bool {
+		if retryEv[msg.ID] != msg.Attempts {
+			t.Errorf("%s: Attempts %d but %d retry events", msg.ID, msg.Attempts, retryEv[msg.ID])
+		}
+		return true
+	})
+	t.Logf("extras: %d acks with their extras, %d retry events", acked, len(retryEv))
 }
 
 var reexec struct {
@@ -239,13 +330,18 @@ func runCrashChild(t *testing.T, dir string, round, killAfter int, m *crashModel
 			if m.acked[f[1]] {
 				t.Errorf("round %d: %s leased again after its Ack was acknowledged", round, f[1])
 			}
-			if m.sending[f[1]] && f[2] != "true" {
+			if m.sending[f[1]] && f[2] != "true" && !m.retrying[f[1]] {
 				t.Errorf("round %d: %s re-leased with SendStarted=%s after a crash during its send", round, f[1], f[2])
 			}
+			delete(m.retrying, f[1])
 		case "sending":
 			m.sending[f[1]] = true
 		case "acked":
 			m.acked[f[1]] = true
+			delete(m.sending, f[1])
+		case "retrying":
+			m.retrying[f[1]] = true
+		case "retried":
 			delete(m.sending, f[1])
 		}
 		lines++

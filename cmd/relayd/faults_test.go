@@ -153,8 +153,6 @@ func checkStream(t *testing.T, s *shop, jobs []streamJob, sends []signaltest.Sen
 // first send before the kill, no sent event published before the kill).
 func TestE2E_KillRelayd(t *testing.T) {
 	t.Parallel()
-	knownBug(t, "a SIGKILL between the outbox Ack and the event/journal write loses the job's terminal event "+
-		"(relay/dispatch.go finish: Ack and emit are two transactions); fails about every other run")
 	e := newEnv(t, opts{})
 	log := &sendLog{}
 	stop := log.watch(e.ctl)
