@@ -44,6 +44,10 @@ func TestCrashChild(t *testing.T) {
 		say("error open %v", err)
 		os.Exit(2)
 	}
+	if q := s.Quarantined(); q != "" {
+		say("error the database would not open after the last kill; moved aside to %s", q)
+		os.Exit(2)
+	}
 	say("ready")
 	ctx := context.Background()
 	kick := make(chan struct{}, 1)

@@ -5,7 +5,7 @@
 // # What it promises
 //
 //   - Put returns only after the message is synced to disk. Concurrent
-//     writes (Put, Ack, Retry, MarkSending, journal, KV, spool) are
+//     writes (Put, Ack, Retry, Defer, MarkSending, Apply, journal, KV, spool) are
 //     group-committed by one writer goroutine: what arrives while a commit
 //     is being prepared (CommitWindow, or until every waiting caller is in
 //     the batch) goes into one synced transaction, then each caller gets its
@@ -22,6 +22,14 @@
 //     a leased message is left to its lease (Ack/Retry/timeout) first.
 //   - Retry keeps the message at the head of its recipient's queue, so the
 //     recipient's later messages wait (per-recipient order under retries).
+//     Defer does the same without counting an attempt (a wait, not a
+//     failure: quiet hours, a paused channel).
+//   - A state change and its record are one transaction: Put (PutAsync),
+//     Ack, Retry, Defer and Expire take Extras (SpoolExtra, JournalExtra,
+//     KVExtra) that commit with the change or not at all, and Apply commits
+//     extras alone. An operation that fails on its own (not leased, not
+//     found, a duplicate Put) writes none of them. relay uses this so a
+//     crash never leaves a job acknowledged without its terminal event.
 //   - Ack/Retry/MarkSending name the message by id; after a lease timeout
 //     the id belongs to whoever leased it next.
 //   - Open never scans the queue: counters and cursors are in one meta

@@ -59,7 +59,10 @@ type Dispatcher struct {
 	probeAt time.Time // while paused: when one job may try Signal again
 }
 
-// DispatcherDeps are the parts a Dispatcher drives.
+// DispatcherDeps are the parts a Dispatcher drives. The dispatcher's events, journal lines and
+// sent records are stored by the Outbox with the state change they belong to (Effects): Journal
+// and Sent only switch those on (nil: no journal lines, no sent records), and Events is not
+// written to (kept so that existing wiring compiles).
 type DispatcherDeps struct {
 	Outbox  Outbox
 	Signal  Signal

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -79,5 +80,35 @@ func TestStore_Effects(t *testing.T) {
 	})
 	if len(journal) != 1 || journal[0] != "e1 sent attempt 1: " {
 		t.Errorf("journal %q, want [e1 sent attempt 1: ]", journal)
+	}
+}
+
+// A record this relay cannot read is finished as failed, and the backend hears it (the failed
+// event commits with the Ack).
+func TestStore_UnreadableRecordFailed(t *testing.T) {
+	b, err := buffer.Open(t.TempDir(), buffer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	st := store.New(b, nil)
+	ctx := context.Background()
+	if _, err := b.Put(ctx, buffer.Message{ID: "u1", To: alice, Payload: []byte(`{"job":`)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Lease(ctx, 10, time.Now())
+	if err != nil || len(got) != 0 {
+		t.Fatalf("Lease = %v, %v; want nothing", got, err)
+	}
+	if o, _, _, _ := b.Outcome("u1"); o != "failed_unreadable" {
+		t.Errorf("outcome %q, want failed_unreadable", o)
+	}
+	items, err := st.Peek(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e relay.Event
+	if len(items) != 1 || json.Unmarshal(items[0].Payload, &e) != nil || e.ID != "u1" || e.Event != relay.EventFailed || e.Error == nil || e.Error.Code != "unreadable" {
+		t.Errorf("spooled %d items (first %+v), want u1's failed event with code unreadable", len(items), e)
 	}
 }

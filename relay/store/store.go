@@ -8,6 +8,10 @@
 //   - KV "sent": Signal send timestamp (decimal) → JSON of relay.SentRecord;
 //   - KV "consent": E.164 number → the consent package's record;
 //   - the journal: one entry per state change, Kind = event, Outcome = error code.
+//
+// A job's state change (Ack, Retry, Defer, Expire) and its relay.Effects — the events on spool
+// "mqtt", the journal lines, the "sent" entry of a Signal send — are one buffer transaction
+// (buffer Extras); a receipt's record update and its events are one too (Commit).
 package store
 
 import (
@@ -127,8 +131,11 @@ func (s *Store) decode(ms []buffer.Message) []relay.Stored {
 		if err != nil {
 			// The buffer's checksums passed, so this is a record an older relay wrote in a shape
 			// this one cannot read. Finish it loudly rather than loop on it.
+			// The backend hears of it (failed) in the same transaction.
 			s.log.Error("outbox record unreadable; marking it failed", "id", m.ID, "err", err)
-			_ = s.b.Ack(context.Background(), m.ID, "failed_unreadable")
+			ev := relay.Event{ID: m.ID, Event: relay.EventFailed, At: relay.Timestamp(time.Now()), To: m.To,
+				Error: &relay.EventError{Code: "unreadable", Detail: "the outbox record of this job cannot be read by this relay version"}}
+			_ = s.Ack(context.Background(), m.ID, "failed_unreadable", relay.Effects{Events: []relay.Event{ev}})
 			continue
 		}
 		out = append(out, st)
