@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shopkit/relay/relay/backoff"
 	"github.com/shopkit/relay/relay/redact"
 	"golang.org/x/time/rate"
 )
@@ -502,12 +503,7 @@ func (d *Dispatcher) effects(s Stored, e Event, text string) Effects {
 // backoff is exponential from RetryMin, capped at RetryMax, with jitter in [d/2, d] so that
 // jobs failing together do not retry together.
 func (d *Dispatcher) backoff(failures int) time.Duration {
-	b := d.cfg.RetryMin
-	for i := 0; i < failures && b < d.cfg.RetryMax; i++ {
-		b *= 2
-	}
-	b = min(b, d.cfg.RetryMax)
-	return b/2 + rand.N(b/2+1)
+	return backoff.Delay(failures, d.cfg.RetryMin, d.cfg.RetryMax, rand.Float64())
 }
 
 // codeOptedOut is the Consent refusal of an opted-out number.

@@ -303,14 +303,17 @@ func (s *Store) Peek(n int) ([]mqtt.Item, error) {
 	}
 	out := make([]mqtt.Item, 0, len(items))
 	for _, it := range items {
-		topic, payload, err := mqtt.DecodeItem(it.Data)
-		if err != nil {
-			s.log.Error("spooled MQTT message unreadable; skipped", "seq", it.Seq, "err", err)
-			continue
-		}
-		out = append(out, mqtt.Item{Seq: it.Seq, Topic: topic, Payload: payload})
+		// An unreadable item comes back with Err set: the client logs, counts and removes it
+		// in order with its neighbours (left out here, a batch of them would stall the spool).
+		out = append(out, mqtt.SpooledItem(it.Seq, it.Data))
 	}
 	return out, nil
+}
+
+// Seen implements relay.IDIndex: whether a job id was accepted within the dedup window.
+func (s *Store) Seen(id string) (bool, error) {
+	_, _, ok, err := s.b.Outcome(id)
+	return ok, err
 }
 
 // Remove implements mqtt.Spool.
