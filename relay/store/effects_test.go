@@ -9,18 +9,12 @@ import (
 
 	"github.com/shopkit/relay/buffer"
 	"github.com/shopkit/relay/relay"
-	"github.com/shopkit/relay/relay/store"
 )
 
 // The adapter stores a state change's Effects in the change's transaction: the events on the
 // MQTT spool, the journal lines, the sent record; a change that fails stores none of them.
 func TestStore_Effects(t *testing.T) {
-	b, err := buffer.Open(t.TempDir(), buffer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st := store.New(b, nil)
+	b, st := openStore(t)
 	notified := 0
 	st.OnSpool(func() { notified++ })
 	ctx := context.Background()
@@ -86,12 +80,7 @@ func TestStore_Effects(t *testing.T) {
 // A record this relay cannot read is finished as failed, and the backend hears it (the failed
 // event commits with the Ack).
 func TestStore_UnreadableRecordFailed(t *testing.T) {
-	b, err := buffer.Open(t.TempDir(), buffer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st := store.New(b, nil)
+	b, st := openStore(t)
 	ctx := context.Background()
 	if _, err := b.Put(ctx, buffer.Message{ID: "u1", To: alice, Payload: []byte(`{"job":`)}); err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/shopkit/relay/buffer"
 	"github.com/shopkit/relay/relay"
-	"github.com/shopkit/relay/relay/store"
 )
 
 // settableClock is the pipeline's injected clock.
@@ -145,12 +144,7 @@ func count(list []string, s string) int {
 // Records written before System replies had a kind read as they did then (exempt from the
 // opt-out check); new records say which reply they are.
 func TestStore_SystemKindEncoding(t *testing.T) {
-	b, err := buffer.Open(t.TempDir(), buffer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st := store.New(b, nil)
+	b, st := openStore(t)
 	ctx := context.Background()
 	legacy := `{"job":{"id":"old","to":"+4915112345678","text":"Abgemeldet."},"body":"Abgemeldet.","system":true}`
 	if _, err := b.Put(ctx, buffer.Message{ID: "old", To: "+4915112345678", Payload: []byte(legacy)}); err != nil {

@@ -5,22 +5,15 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/shopkit/relay/buffer"
 	"github.com/shopkit/relay/relay"
 	"github.com/shopkit/relay/relay/mqtt"
-	"github.com/shopkit/relay/relay/store"
 )
 
 // An unreadable spool entry comes back from Peek with Err set, in its place: the MQTT client
 // removes it in order with its neighbours. Left out, a batch made only of such entries would
 // look like an empty spool and stall every event behind it.
 func TestStore_PeekUnreadable(t *testing.T) {
-	b, err := buffer.Open(t.TempDir(), buffer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st := store.New(b, nil)
+	b, st := openStore(t)
 	ctx := context.Background()
 	if err := st.Publish(ctx, relay.Event{ID: "good-1", Event: relay.EventAccepted}); err != nil {
 		t.Fatal(err)
@@ -53,12 +46,7 @@ func TestStore_PeekUnreadable(t *testing.T) {
 
 // Seen answers from the dedup index: queued and finished jobs are seen, unknown ids are not.
 func TestStore_Seen(t *testing.T) {
-	b, err := buffer.Open(t.TempDir(), buffer.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	st := store.New(b, nil)
+	_, st := openStore(t)
 	var ix relay.IDIndex = st
 	if _, err := st.Submit(context.Background(), relay.Stored{Job: relay.Job{ID: "known", To: alice}})(); err != nil {
 		t.Fatal(err)
