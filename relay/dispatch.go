@@ -332,6 +332,9 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 			// Remembered with the Ack: a receipt can always find the job its send belongs to.
 			fx.Sent = &SentSend{Timestamp: res.Timestamp, Record: SentRecord{ID: j.ID, To: j.To, SentAt: d.now()}}
 		}
+		if res.UUID != "" { // remembered with the Ack: a STOP from this account without its number finds it
+			fx.Recipient = &SignalRecipient{Number: j.To, UUID: res.UUID}
+		}
 		d.ack(ctx, s, e.Event, fx)
 	case OutcomeNotOnSignal:
 		if res.MaybeLookupFailure && s.Attempts == 0 {

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"sync/atomic"
 	"time"
-
-	"github.com/shopkit/relay/relay/redact"
 )
 
 // DecodeConsentRecord reads and validates a P/consent payload (contract v1).
@@ -74,9 +72,13 @@ type Responder struct {
 	journal Journal
 	log     *slog.Logger
 	now     func() time.Time
+
+	unknownUUID atomic.Int64 // keywords from a uuid we never sent to (no number to apply them to)
 }
 
-// NewResponder returns a Responder. Replies are queued through intake.System.
+// NewResponder returns a Responder. Keyword replies are queued through intake.System, in one
+// transaction with the consent change and its event and journal line (journal is used for
+// receipts only).
 func NewResponder(intake *Intake, consent ConsentKeeper, sent SentIndex, events EventSink, journal Journal, log *slog.Logger, now func() time.Time) *Responder {
 	if now == nil {
 		now = time.Now
@@ -127,30 +129,46 @@ func (r *Responder) HandleReceipt(ctx context.Context, rc Receipt) error {
 
 // HandleMessage applies keywords or forwards the text to P/inbound. It returns nil only when
 // the message is safely handled (for SMS: the modem may then delete it).
+//
+// A keyword's consent change, its event, its journal line and its reply are one transaction:
+// an error leaves none of them, and handling the message again does all of them once.
+//
+// A Signal sender who hides their number (signal-cli gives only the uuid) is known by the
+// uuid's number from our sends to it (SentIndex.Recipient). When both are given, the number
+// wins. A keyword from a uuid we never sent to cannot be applied: it is logged, counted
+// (UnknownUUIDKeywords) and published on P/inbound with the uuid, so that the shop can act.
 func (r *Responder) HandleMessage(ctx context.Context, m Message) error {
+	if m.From == "" && m.FromUUID != "" {
+		num, ok, err := r.sent.Recipient(m.FromUUID)
+		if err != nil {
+			return fmt.Errorf("looking up the number of Signal account %s: %w", maskUUID(m.FromUUID), err)
+		}
+		switch {
+		case ok:
+			m.From = num
+		case r.consent.IsKeyword(m.Text):
+			r.unknownUUID.Add(1)
+			r.log.Warn("keyword from a Signal account that hides its number and was never sent to; not applied, published on inbound",
+				"uuid", maskUUID(m.FromUUID), "channel", m.Channel)
+		}
+	}
 	if m.From != "" {
-		act, err := r.consent.Inbound(ctx, m.From, m.Text, m.At)
+		via := Channel("")
+		if m.Channel == ChannelSMS {
+			via = ChannelSMS
+		}
+		act, err := r.consent.Inbound(ctx, m.From, m.Text, m.At, func(ctx context.Context, w *ConsentWrite, ch ConsentChange) error {
+			fx := Effects{Consent: w,
+				Journal: []JournalEntry{{At: m.At, To: m.From, Channel: m.Channel, Event: ch.Event, Code: "keyword", Text: m.Text}}}
+			if ch.Event != "" {
+				fx.Events = []Event{{Event: ch.Event, At: ts(m.At), To: m.From, Channel: m.Channel, Source: "keyword"}}
+			}
+			return r.intake.System(ctx, Reply{To: m.From, Text: ch.Reply, Via: via, OptOutConfirmation: ch.OptOutConfirmation}, fx)
+		})
 		if err != nil {
 			return err
 		}
 		if act.Keyword {
-			if act.Reply != "" {
-				via := Channel("")
-				if m.Channel == ChannelSMS {
-					via = ChannelSMS
-				}
-				if err := r.reply(ctx, m.From, act.Reply, via); err != nil {
-					return err
-				}
-			}
-			if act.Event != "" {
-				if err := r.events.Publish(ctx, Event{Event: act.Event, At: ts(m.At), To: m.From, Channel: m.Channel, Source: "keyword"}); err != nil {
-					return err
-				}
-			}
-			if r.journal != nil {
-				_ = r.journal.Record(ctx, JournalEntry{At: m.At, To: m.From, Channel: m.Channel, Event: act.Event, Code: "keyword", Text: m.Text})
-			}
 			return nil
 		}
 	}
@@ -158,41 +176,14 @@ func (r *Responder) HandleMessage(ctx context.Context, m Message) error {
 		Channel: m.Channel, SignalTimestamp: m.SignalTimestamp})
 }
 
-// reply queues the answer to a keyword. The consent policy answers an opted-out number with the
-// opt-out confirmation and nothing else (STOP, or HELP after STOP), so a reply queued while the
-// number is opted out is that confirmation: it is marked as the one message an opted-out number
-// still receives. Any other reply is suppressed at send time if a STOP came in between.
-func (r *Responder) reply(ctx context.Context, to, text string, via Channel) error {
-	ok, code, err := r.consent.Allow(ctx, to, KindTransactional, nil)
-	if err != nil {
-		return err
-	}
-	if ok || code != codeOptedOut {
-		return r.intake.System(ctx, to, text, via)
-	}
-	return r.intake.systemReply(ctx, to, text, via, true)
-}
+// UnknownUUIDKeywords counts keywords from Signal accounts that hide their number and that we
+// never sent to: they could not be applied (the shop hears of them on P/inbound).
+func (r *Responder) UnknownUUIDKeywords() int64 { return r.unknownUUID.Load() }
 
-// systemReply is Intake.System for a reply that is the opt-out confirmation.
-//
-// TODO(lead): fold into Intake.System (relay/intake.go) as a parameter; kept here so this change
-// does not touch intake.go while it is being edited.
-func (in *Intake) systemReply(ctx context.Context, to, text string, via Channel, optOutConfirmation bool) error {
-	num, err := ParseNumber(to)
-	if err != nil {
-		return err
+// maskUUID keeps the last 4 characters of a Signal account uuid for logs.
+func maskUUID(u string) string {
+	if len(u) <= 4 {
+		return "****"
 	}
-	now := in.now()
-	id := "relay-" + strconv.FormatInt(now.UnixNano(), 36) + "-" + strconv.FormatInt(in.sysSeq.Add(1), 36)
-	j := Job{ID: id, To: num.E164, Text: text, Kind: KindTransactional, Priority: PriorityHigh,
-		ExpiresAt: now.Add(in.defaults.Expiry), Fallback: FallbackNone, Delivery: AtLeastOnce}
-	if via == ChannelSMS {
-		j.Fallback = FallbackSMS
-	}
-	st := Stored{Job: j, Body: text, Mobile: num.Mobile, Via: via, System: true, OptOutConfirmation: optOutConfirmation}
-	if _, err := in.outbox.Submit(ctx, st)(); err != nil {
-		return fmt.Errorf("queueing a reply to %s: %w", redact.Number(to), err)
-	}
-	in.accepted()
-	return nil
+	return "****" + u[len(u)-4:]
 }

@@ -25,9 +25,21 @@ type ConsentKeeper interface {
 	CheckProof(p ConsentProof) error
 	// Apply records a P/consent record. A *FieldError means the record is invalid: it is
 	// acknowledged and counted, never retried (a poison record must not hold a broker slot).
-	Apply(ctx context.Context, r ConsentRecord) (ConsentChange, error)
-	Inbound(ctx context.Context, from, text string, at time.Time) (KeywordAction, error)
+	// The change is stored through commit with what it causes (see ConsentCommit).
+	Apply(ctx context.Context, r ConsentRecord, commit ConsentCommit) (ConsentChange, error)
+	// Inbound reads a customer's message: a keyword's change and reply are stored through
+	// commit; ordinary text (Keyword false) commits nothing.
+	Inbound(ctx context.Context, from, text string, at time.Time, commit ConsentCommit) (KeywordAction, error)
+	// IsKeyword reports whether text is a keyword, for a message whose sender's number is not
+	// known.
+	IsKeyword(text string) bool
 }
+
+// ConsentCommit stores a consent change in one transaction with what it causes: w, the number's
+// new record (nil when it did not change), and ch's event, journal line and reply — all or
+// none. The keeper calls it with the number's changes serialised, at most once per call; when
+// it fails, nothing of the change is kept and the same record or message can be handled again.
+type ConsentCommit func(ctx context.Context, w *ConsentWrite, ch ConsentChange) error
 
 // IDIndex is what an Outbox may also offer: whether a job id was accepted within the dedup
 // window. With it, a job whose id is known is answered duplicate even when this copy of it is
@@ -48,19 +60,22 @@ type ConsentRecord struct {
 	Lang    string    `json:"lang,omitempty"`
 }
 
-// ConsentChange is what applying a record did: the event to publish ("" when nothing changed)
-// and a message to send the customer (the double opt-in question), if any.
+// ConsentChange is what a consent change causes: the event to publish ("" when nothing
+// changed) and a message to send the customer (a keyword's answer, the double opt-in
+// question), if any.
 type ConsentChange struct {
 	Event EventType
 	Reply string
+	// OptOutConfirmation: Reply confirms an opt-out (STOP, or HELP from an opted-out number),
+	// the one message an opted-out number still receives.
+	OptOutConfirmation bool
 }
 
-// KeywordAction is what a customer's message means: Keyword false means it is ordinary text
-// for P/inbound; otherwise Event (if any) is published and Reply (if any) is sent back.
+// KeywordAction is what a customer's message meant: Keyword false means it is ordinary text
+// for P/inbound; otherwise the change was committed (ConsentCommit).
 type KeywordAction struct {
 	Keyword bool
-	Event   EventType
-	Reply   string
+	ConsentChange
 }
 
 // Intake turns MQTT payloads into durable outbox entries and events. HandleJob returning nil
@@ -258,7 +273,18 @@ func (in *Intake) HandleConsent(ctx context.Context, payload []byte) error {
 		in.rejectConsent("", err)
 		return nil
 	}
-	ch, err := in.consent.Apply(ctx, r)
+	// The change, its event, its journal line and the double opt-in question commit together:
+	// a failure leaves nothing (the record is not acknowledged, and its redelivery asks the
+	// question instead of finding one "already pending" that was never queued).
+	_, err = in.consent.Apply(ctx, r, func(ctx context.Context, w *ConsentWrite, ch ConsentChange) error {
+		fx := Effects{Consent: w}
+		if ch.Event != "" {
+			fx.Events = []Event{{Event: ch.Event, At: ts(now), To: r.To, Source: r.Source}}
+			fx.Journal = []JournalEntry{{At: now, To: r.To, Event: ch.Event, Code: "consent_record",
+				Detail: "P/consent " + r.Consent + " from " + r.Source}}
+		}
+		return in.System(ctx, Reply{To: r.To, Text: ch.Reply, OptOutConfirmation: ch.OptOutConfirmation}, fx)
+	})
 	var fe *FieldError
 	if errors.As(err, &fe) {
 		in.rejectConsent(r.To, fe)
@@ -266,14 +292,6 @@ func (in *Intake) HandleConsent(ctx context.Context, payload []byte) error {
 	}
 	if err != nil {
 		return fmt.Errorf("applying consent for %s: %w", redact.Number(r.To), err)
-	}
-	if ch.Reply != "" {
-		if err := in.System(ctx, r.To, ch.Reply, ""); err != nil {
-			return err
-		}
-	}
-	if ch.Event != "" {
-		return in.events.Publish(ctx, Event{Event: ch.Event, At: ts(now), To: r.To, Source: r.Source})
 	}
 	return nil
 }
@@ -291,22 +309,41 @@ func (in *Intake) rejectConsent(to string, err error) {
 	in.log.Warn("rejected a consent record", attrs...)
 }
 
-// System queues one of the box's own messages to a customer (a keyword reply, the double opt-in
-// question). It bypasses consent and quiet hours; via ChannelSMS answers on SMS.
-func (in *Intake) System(ctx context.Context, to, text string, via Channel) error {
-	num, err := ParseNumber(to)
+// Reply is one of the box's own messages to a customer (a keyword's answer, the double opt-in
+// question). The zero Reply (no Text) is no message.
+type Reply struct {
+	To   string
+	Text string
+	Via  Channel // ChannelSMS answers on SMS; "" is Signal first
+	// OptOutConfirmation marks the opt-out confirmation, the one message an opted-out number
+	// still receives; any other reply is suppressed at send time if the number is opted out.
+	OptOutConfirmation bool
+}
+
+// System queues r (when it has Text) as a job of the box's own — it bypasses recorded consent
+// and quiet hours — and stores fx with it in one transaction (all or none). With no Text it
+// stores fx alone.
+func (in *Intake) System(ctx context.Context, r Reply, fx Effects) error {
+	if r.Text == "" {
+		if err := in.outbox.Apply(ctx, nil, fx); err != nil {
+			return fmt.Errorf("storing a consent change of %s: %w", redact.Number(r.To), err)
+		}
+		return nil
+	}
+	num, err := ParseNumber(r.To)
 	if err != nil {
 		return err
 	}
 	now := in.now()
 	id := "relay-" + strconv.FormatInt(now.UnixNano(), 36) + "-" + strconv.FormatInt(in.sysSeq.Add(1), 36)
-	j := Job{ID: id, To: num.E164, Text: text, Kind: KindTransactional, Priority: PriorityHigh,
+	j := Job{ID: id, To: num.E164, Text: r.Text, Kind: KindTransactional, Priority: PriorityHigh,
 		ExpiresAt: now.Add(in.defaults.Expiry), Fallback: FallbackNone, Delivery: AtLeastOnce}
-	if via == ChannelSMS {
+	if r.Via == ChannelSMS {
 		j.Fallback = FallbackSMS
 	}
-	if _, err := in.outbox.Submit(ctx, Stored{Job: j, Body: text, Mobile: num.Mobile, Via: via, System: true})(); err != nil {
-		return fmt.Errorf("queueing a reply to %s: %w", redact.Number(to), err)
+	st := Stored{Job: j, Body: r.Text, Mobile: num.Mobile, Via: r.Via, System: true, OptOutConfirmation: r.OptOutConfirmation}
+	if err := in.outbox.Apply(ctx, &st, fx); err != nil {
+		return fmt.Errorf("queueing a reply to %s: %w", redact.Number(r.To), err)
 	}
 	in.accepted()
 	return nil

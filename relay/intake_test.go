@@ -38,12 +38,39 @@ func (r *intakeRecorder) got() (events, stored []string) {
 	return slices.Clone(r.events), slices.Clone(r.stored)
 }
 
-// memOutbox implements Submit only (the intake uses nothing else).
+// memOutbox implements Submit and Apply only (the intake uses nothing else).
 type memOutbox struct {
 	Outbox
-	rec     *intakeRecorder
-	seen    map[string]bool
-	failPut error
+	rec       *intakeRecorder
+	seen      map[string]bool
+	failPut   error
+	failApply error
+	applied   []applied // what Apply stored, in order
+}
+
+type applied struct {
+	job *Stored
+	fx  Effects
+}
+
+// Apply stores s (if any) and fx together, or nothing with failApply.
+func (o *memOutbox) Apply(_ context.Context, s *Stored, fx Effects) error {
+	if o.failApply != nil {
+		return o.failApply
+	}
+	if s != nil {
+		if o.seen[s.Job.ID] {
+			return fmt.Errorf("duplicate %s", s.Job.ID)
+		}
+		o.seen[s.Job.ID] = true
+		o.rec.mu.Lock()
+		o.rec.stored = append(o.rec.stored, s.Job.ID)
+		o.rec.mu.Unlock()
+		c := *s
+		s = &c
+	}
+	o.applied = append(o.applied, applied{job: s, fx: fx})
+	return nil
 }
 
 func (o *memOutbox) Submit(_ context.Context, s Stored, events ...Event) func() (bool, error) {
@@ -121,8 +148,17 @@ func (stubConsent) CheckProof(p ConsentProof) error {
 	return nil
 }
 
-func (c stubConsent) Apply(_ context.Context, r ConsentRecord) (ConsentChange, error) {
-	return c.apply(r)
+// Apply commits what the script returns, with a record for the number, as the consent policy
+// does.
+func (c stubConsent) Apply(ctx context.Context, r ConsentRecord, commit ConsentCommit) (ConsentChange, error) {
+	ch, err := c.apply(r)
+	if err != nil || (ch.Event == "" && ch.Reply == "") {
+		return ch, err
+	}
+	if err := commit(ctx, &ConsentWrite{Number: r.To, Record: []byte(`{"v":1}`)}, ch); err != nil {
+		return ConsentChange{}, err
+	}
+	return ch, nil
 }
 
 // logRecords keeps the records an Intake logs.
@@ -302,13 +338,14 @@ func TestIntake_Stop(t *testing.T) {
 func TestIntake_HandleConsent(t *testing.T) {
 	applyErr := errors.New("disk full")
 	tests := []struct {
-		name    string
-		payload string
-		apply   func(ConsentRecord) (ConsentChange, error)
-		wantErr error
-		events  []string // "event to source"
-		stored  int      // system messages queued
-		log     string   // a warning containing this, "" for none
+		name      string
+		payload   string
+		apply     func(ConsentRecord) (ConsentChange, error)
+		failApply error
+		wantErr   error
+		events    []string // "event to source"
+		stored    int      // system messages queued
+		log       string   // a warning containing this, "" for none
 	}{
 		{name: "opt in", payload: `{"to":"+49 151 87654321","consent":"opt_in","source":"checkout"}`,
 			apply:  func(ConsentRecord) (ConsentChange, error) { return ConsentChange{Event: EventOptedIn}, nil },
@@ -318,6 +355,11 @@ func TestIntake_HandleConsent(t *testing.T) {
 				return ConsentChange{Event: EventOptInRequested, Reply: "Reply YES"}, nil
 			},
 			events: []string{"optin_requested +4915187654321 "}, stored: 1},
+		{name: "request, the commit fails", payload: `{"to":"+4915187654321","consent":"request"}`,
+			apply: func(r ConsentRecord) (ConsentChange, error) {
+				return ConsentChange{Event: EventOptInRequested, Reply: "Reply YES"}, nil
+			},
+			failApply: applyErr, wantErr: applyErr},
 		{name: "nothing changed", payload: `{"to":"+4915187654321","consent":"opt_out"}`},
 		{name: "not JSON", payload: `opt me in`, log: "code=not_json"},
 		{name: "too large", payload: `{"to":"+4915187654321","consent":"opt_in","proof":"` + strings.Repeat("p", MaxPayload) + `"}`, log: "code=too_large"},
@@ -340,11 +382,26 @@ func TestIntake_HandleConsent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newIntakeRig(false, tt.apply)
-			var events []string
-			r.in.events = eventFunc(func(e Event) { events = append(events, string(e.Event)+" "+e.To+" "+e.Source) })
+			r.outbox.failApply = tt.failApply
+			r.in.events = eventFunc(func(e Event) { t.Errorf("event %+v published alone; it must commit with the change", e) })
 			err := r.in.HandleConsent(context.Background(), []byte(tt.payload))
 			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
 				t.Fatalf("HandleConsent = %v, want %v", err, tt.wantErr)
+			}
+			var events []string
+			for _, a := range r.outbox.applied {
+				if a.fx.Consent == nil || a.fx.Consent.Number != "+4915187654321" {
+					t.Errorf("a change committed without its record: %+v", a.fx)
+				}
+				if len(a.fx.Journal) != len(a.fx.Events) {
+					t.Errorf("%d journal lines for %d events, want one each", len(a.fx.Journal), len(a.fx.Events))
+				}
+				if (a.job != nil) != (tt.stored > 0) || (a.job != nil && (!a.job.System || a.job.OptOutConfirmation)) {
+					t.Errorf("committed job %+v, want a System reply: %v", a.job, tt.stored > 0)
+				}
+				for _, e := range a.fx.Events {
+					events = append(events, string(e.Event)+" "+e.To+" "+e.Source)
+				}
 			}
 			if !slices.Equal(events, tt.events) {
 				t.Errorf("events %q, want %q", events, tt.events)
@@ -376,10 +433,12 @@ func TestIntake_HandleConsent(t *testing.T) {
 // Consent events name the number and where the change came from.
 func TestIntake_ConsentEvent(t *testing.T) {
 	r := newIntakeRig(false, func(ConsentRecord) (ConsentChange, error) { return ConsentChange{Event: EventOptedOut}, nil })
-	var got []Event
-	r.in.events = eventFunc(func(e Event) { got = append(got, e) })
 	if err := r.in.HandleConsent(context.Background(), []byte(`{"to":"+48 601 234 567","consent":"opt_out","source":"crm"}`)); err != nil {
 		t.Fatal(err)
+	}
+	var got []Event
+	for _, a := range r.outbox.applied {
+		got = append(got, a.fx.Events...)
 	}
 	if len(got) != 1 || got[0].Event != EventOptedOut || got[0].To != "+48601234567" || got[0].Source != "crm" || time.Time(got[0].At) != now0 {
 		t.Errorf("events %+v", got)

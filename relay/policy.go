@@ -40,8 +40,9 @@ func fieldError(err error) error {
 	return err
 }
 
-func (a consentAdapter) Apply(ctx context.Context, r ConsentRecord) (ConsentChange, error) {
-	act, err := a.p.Record(ctx, consent.Update{To: r.To, Consent: r.Consent, At: r.At, Source: r.Source, Proof: r.Proof, Lang: r.Lang})
+func (a consentAdapter) Apply(ctx context.Context, r ConsentRecord, commit ConsentCommit) (ConsentChange, error) {
+	act, err := a.p.Record(ctx, consent.Update{To: r.To, Consent: r.Consent, At: r.At, Source: r.Source, Proof: r.Proof, Lang: r.Lang},
+		consentCommit(commit))
 	switch {
 	case errors.Is(err, consent.ErrStale), errors.Is(err, consent.ErrOptedOut), errors.Is(err, consent.ErrPending):
 		// Nothing to change (an older record, a STOP only the customer can lift, a question
@@ -50,15 +51,36 @@ func (a consentAdapter) Apply(ctx context.Context, r ConsentRecord) (ConsentChan
 	case err != nil:
 		return ConsentChange{}, fieldError(err)
 	}
-	return ConsentChange{Event: EventType(act.Event), Reply: act.Reply}, nil
+	return change(act), nil
 }
 
-func (a consentAdapter) Inbound(ctx context.Context, from, text string, at time.Time) (KeywordAction, error) {
-	act, err := a.p.HandleInbound(ctx, from, text, at)
+func (a consentAdapter) Inbound(ctx context.Context, from, text string, at time.Time, commit ConsentCommit) (KeywordAction, error) {
+	act, err := a.p.HandleInbound(ctx, from, text, at, consentCommit(commit))
 	if err != nil {
 		return KeywordAction{}, err
 	}
-	return KeywordAction{Keyword: !act.Forward, Event: EventType(act.Event), Reply: act.Reply}, nil
+	return KeywordAction{Keyword: !act.Forward, ConsentChange: change(act)}, nil
+}
+
+func (a consentAdapter) IsKeyword(text string) bool { return a.p.Keyword(text) != consent.KeywordNone }
+
+func change(act consent.Action) ConsentChange {
+	return ConsentChange{Event: EventType(act.Event), Reply: act.Reply, OptOutConfirmation: act.OptOutConfirmation}
+}
+
+// consentCommit hands the consent package's change to the pipeline's commit (nil stays nil:
+// the policy then stores the record alone).
+func consentCommit(c ConsentCommit) consent.Commit {
+	if c == nil {
+		return nil
+	}
+	return func(ctx context.Context, w *consent.Write, act consent.Action) error {
+		var cw *ConsentWrite
+		if w != nil {
+			cw = &ConsentWrite{Number: w.Number, Record: w.Record}
+		}
+		return c(ctx, cw, change(act))
+	}
 }
 
 // TemplateRenderer adapts a *template.Renderer to Renderer, naming the job's field in errors.

@@ -58,6 +58,11 @@ type Outbox interface {
 	// what each removal stores with it. fx runs inside the outbox's write transaction: it must
 	// be quick and must not call the Outbox.
 	Expire(ctx context.Context, now time.Time, fx func(Stored) Effects) ([]Stored, error)
+	// Apply stores fx, and the new job s when s is not nil (one of the box's own messages: a
+	// keyword reply, the double opt-in question), in one transaction: all of it or none. It is
+	// how a consent change (fx.Consent), its event, its journal line and the reply it causes
+	// are kept together through a crash.
+	Apply(ctx context.Context, s *Stored, fx Effects) error
 	Depth() int
 	OldestAge(now time.Time) time.Duration
 }
@@ -69,6 +74,26 @@ type Effects struct {
 	Events  []Event
 	Journal []JournalEntry
 	Sent    *SentSend // nil: no send to remember
+	// Consent is a number's changed consent record (nil: none), as the consent policy
+	// encoded it; the change, its event and its reply are one transaction.
+	Consent *ConsentWrite
+	// Recipient remembers which number a Signal account (uuid) belongs to, from a send's
+	// result (nil: nothing to remember), so that a customer whose number signal-cli hides
+	// (phone number privacy) can still send STOP.
+	Recipient *SignalRecipient
+}
+
+// ConsentWrite is a consent record to store for Number (opaque bytes of the consent policy).
+type ConsentWrite struct {
+	Number string
+	Record []byte
+}
+
+// SignalRecipient is a number we sent to and the Signal account uuid (ACI) signal-cli reported
+// for it.
+type SignalRecipient struct {
+	Number string
+	UUID   string
 }
 
 // SentSend is one entry of the SentIndex: a Signal send timestamp and what it belongs to.
@@ -112,6 +137,9 @@ type SentIndex interface {
 	// timestamp), its events and its journal lines, all or none. A receipt's delivered event
 	// is thus never lost after the record already says Delivered.
 	Commit(ctx context.Context, fx Effects) error
+	// Recipient returns the number a Signal account uuid belongs to, as remembered from our
+	// sends to it (Effects.Recipient); ok false for a uuid we never sent to.
+	Recipient(uuid string) (number string, ok bool, err error)
 }
 
 // SentRecord is what the SentIndex keeps per send.
@@ -158,6 +186,9 @@ type SendResult struct {
 	// the dispatcher tries once more before deciding.
 	MaybeLookupFailure bool
 	Detail             string
+	// UUID is the recipient's Signal account (ACI) when signal-cli reported it; remembered
+	// with the send so a STOP from that account finds the number.
+	UUID string
 }
 
 // Signal sends messages through the shop's Signal account.

@@ -136,7 +136,30 @@ type Action struct {
 	Reply   string    // send this to the customer now, outside Allow (it is the one exception); "" for none
 	Lang    string    // Reply's language
 	Event   EventType // publish this consent event; "" for none
+	// OptOutConfirmation: Reply is the opt-out confirmation (STOP, or HELP from an opted-out
+	// number), the one message an opted-out number still receives. Any other Reply must be
+	// suppressed if the number is opted out when it is sent.
+	OptOutConfirmation bool
 }
+
+// Write is a changed consent record, encoded: what the Policy would store under Number.
+type Write struct {
+	Number string
+	Record []byte
+}
+
+// Commit stores a change in one transaction with what it causes: w (nil when the number's
+// record did not change) and what act asks of the caller — the reply to queue, the event to
+// publish, the journal line — all of it or none, durably when it returns nil. The Policy calls
+// it in place of Store.Set, with the number's changes serialised (a STOP cannot slip between
+// the decision and the commit), at most once per call, and never for Forward. When it fails,
+// nothing of the change was kept and the Policy returns its error wrapped in ErrStore: the same
+// call may simply be made again (a redelivered P/consent request asks its question then, it
+// does not find a question "already pending" that was never queued).
+//
+// A nil Commit stores the record with Store.Set and leaves the Action to the caller, who then
+// acts on it in transactions of its own.
+type Commit func(ctx context.Context, w *Write, act Action) error
 
 // Config configures a Policy. The zero value of every field but Store and Shop is usable.
 type Config struct {
@@ -326,8 +349,9 @@ func (p *Policy) RecordProof(ctx context.Context, number string, proof Proof) er
 //     older than an opt-in in force.
 //   - request: as Request.
 //
-// Malformed records fail with a *FieldError naming the field.
-func (p *Policy) Record(ctx context.Context, u Update) (Action, error) {
+// Malformed records fail with a *FieldError naming the field. The change is stored through
+// commit (see Commit; nil: Store.Set) together with the event.
+func (p *Policy) Record(ctx context.Context, u Update, commit Commit) (Action, error) {
 	now := p.cfg.Now()
 	if err := checkNumber("to", u.To); err != nil {
 		return Action{}, err
@@ -346,7 +370,7 @@ func (p *Policy) Record(ctx context.Context, u Update) (Action, error) {
 	}
 	switch u.Consent {
 	case "request":
-		return p.Request(ctx, u.To, u.At, u.Source, u.Proof, u.Lang)
+		return p.Request(ctx, u.To, u.At, u.Source, u.Proof, u.Lang, commit)
 	case "opt_in":
 		if strings.TrimSpace(u.Source) == "" {
 			return Action{}, &FieldError{Field: "source", Reason: "an opt_in needs the source of the consent"}
@@ -368,10 +392,7 @@ func (p *Policy) Record(ctx context.Context, u Update) (Action, error) {
 		byCustomer := rec.State == StateOptedOut && rec.ByCustomer
 		p.setState(&rec, StateOptedOut, u.At, u.Source, u.Proof, "consent_record")
 		rec.ByCustomer = byCustomer
-		if err := p.save(ctx, rec); err != nil {
-			return Action{}, err
-		}
-		return Action{Event: EventOptedOut}, nil
+		return p.commit(ctx, commit, u.To, &rec, Action{Event: EventOptedOut})
 	}
 	if rec.State == StateOptedOut {
 		if rec.ByCustomer {
@@ -383,17 +404,16 @@ func (p *Policy) Record(ctx context.Context, u Update) (Action, error) {
 	}
 	p.setState(&rec, StateOptedIn, u.At, u.Source, u.Proof, "consent_record")
 	rec.Explicit = true
-	if err := p.save(ctx, rec); err != nil {
-		return Action{}, err
-	}
-	return Action{Event: EventOptedIn}, nil
+	return p.commit(ctx, commit, u.To, &rec, Action{Event: EventOptedIn})
 }
 
 // Request starts double opt-in: it returns the question to send (Reply, in lang, else the
 // default language) and EventOptInRequested. A YES before now+OptInTimeout makes an explicit
 // opt-in. An explicitly opted-in number is not asked again (EventOptedIn, no Reply). Errors:
-// ErrOptedOut (never ask an opted-out number), ErrPending (a question is still open).
-func (p *Policy) Request(ctx context.Context, number string, at time.Time, source, proof, lang string) (Action, error) {
+// ErrOptedOut (never ask an opted-out number), ErrPending (a question is still open). The open
+// question is stored through commit (see Commit) with the question and the event, so a failed
+// commit leaves no question open and the same request can be made again.
+func (p *Policy) Request(ctx context.Context, number string, at time.Time, source, proof, lang string, commit Commit) (Action, error) {
 	if err := checkNumber("to", number); err != nil {
 		return Action{}, err
 	}
@@ -417,7 +437,7 @@ func (p *Policy) Request(ctx context.Context, number string, at time.Time, sourc
 	case rec.State == StateOptedOut:
 		return Action{}, ErrOptedOut
 	case rec.State == StateOptedIn && rec.Explicit:
-		return Action{Event: EventOptedIn}, nil
+		return p.commit(ctx, commit, number, nil, Action{Event: EventOptedIn})
 	case rec.Pending != nil && now.Before(rec.Pending.Until):
 		return Action{}, fmt.Errorf("%w until %s", ErrPending, rec.Pending.Until.Format(time.RFC3339))
 	}
@@ -425,11 +445,13 @@ func (p *Policy) Request(ctx context.Context, number string, at time.Time, sourc
 	rec.Pending = &Pending{At: at, Until: now.Add(p.cfg.OptInTimeout), Source: source, Proof: proof, Lang: lang}
 	rec.Lang = lang
 	rec.History = appendHistory(rec.History, Change{At: at, State: StatePending, Source: "request"})
-	if err := p.save(ctx, rec); err != nil {
+	act, err := p.commit(ctx, commit, number, &rec,
+		Action{Reply: p.text(lang, func(r Replies) string { return r.Request }), Lang: lang, Event: EventOptInRequested})
+	if err != nil {
 		return Action{}, err
 	}
 	p.log.Info("double opt-in requested", "to", redact.Number(number), "lang", lang, "until", rec.Pending.Until)
-	return Action{Reply: p.text(lang, func(r Replies) string { return r.Request }), Lang: lang, Event: EventOptInRequested}, nil
+	return act, nil
 }
 
 // HandleInbound reads a customer's message (Signal or SMS). A keyword is applied at once and
@@ -441,8 +463,9 @@ func (p *Policy) Request(ctx context.Context, number string, at time.Time, sourc
 //   - YES: only while a double opt-in is pending: explicit opt-in, EventOptedIn, Reply the
 //     confirmation. Otherwise YES is ordinary text.
 //
-// Anything else is Forward. Keywords must be the whole message (see Normalize).
-func (p *Policy) HandleInbound(ctx context.Context, from, text string, at time.Time) (Action, error) {
+// Anything else is Forward. Keywords must be the whole message (see Normalize). Every keyword's
+// change and reply go through commit (see Commit), also HELP's reply (with no record change).
+func (p *Policy) HandleInbound(ctx context.Context, from, text string, at time.Time, commit Commit) (Action, error) {
 	if err := checkNumber("from", from); err != nil {
 		return Action{}, err
 	}
@@ -474,6 +497,7 @@ func (p *Policy) HandleInbound(ctx context.Context, from, text string, at time.T
 		}
 		rec.ByCustomer = true
 		act.Reply = p.text(lang, func(r Replies) string { return r.OptedOut })
+		act.OptOutConfirmation = true
 	case KeywordStart:
 		if rec.State != StateOptedIn || !rec.Explicit || corrupt {
 			p.setState(&rec, StateOptedIn, at, source, proofText, source)
@@ -486,13 +510,14 @@ func (p *Policy) HandleInbound(ctx context.Context, from, text string, at time.T
 	case KeywordHelp:
 		if rec.State == StateOptedOut {
 			act.Reply = p.text(lang, func(r Replies) string { return r.OptedOut })
+			act.OptOutConfirmation = true
 		} else {
 			act.Reply = p.text(lang, func(r Replies) string { return r.Help })
 			if p.cfg.HelpContact != "" {
 				act.Reply += "\n" + p.cfg.HelpContact
 			}
 		}
-		return act, nil // nothing to store
+		return p.commit(ctx, commit, from, nil, act) // no record change; the reply still goes with the number's lock held
 	case KeywordYes:
 		pend := rec.Pending
 		if pend == nil || !at.Before(pend.Until) || rec.State == StateOptedOut {
@@ -503,11 +528,44 @@ func (p *Policy) HandleInbound(ctx context.Context, from, text string, at time.T
 		act = Action{Keyword: kw, Lang: lang, Event: EventOptedIn, Reply: p.text(lang, func(r Replies) string { return r.OptedIn })}
 	}
 	rec.Lang = act.Lang
-	if err := p.save(ctx, rec); err != nil {
+	act, err = p.commit(ctx, commit, from, &rec, act)
+	if err != nil {
 		return Action{}, err
 	}
 	if act.Event != "" {
 		p.log.Info("consent changed by keyword", "to", redact.Number(from), "keyword", kw, "event", act.Event, "lang", act.Lang)
+	}
+	return act, nil
+}
+
+// Keyword reports which keyword text is (KeywordNone for ordinary text), without a number: for
+// a message whose sender is not known by number.
+func (p *Policy) Keyword(text string) Keyword {
+	kw, _ := p.match.Match(text)
+	return kw
+}
+
+// commit stores rec (nil: unchanged) with act through c, or with Store.Set when c is nil.
+// It runs with the number's lock held.
+func (p *Policy) commit(ctx context.Context, c Commit, number string, rec *Record, act Action) (Action, error) {
+	if c == nil {
+		if rec != nil {
+			if err := p.save(ctx, *rec); err != nil {
+				return Action{}, err
+			}
+		}
+		return act, nil
+	}
+	var w *Write
+	if rec != nil {
+		b, err := encode(*rec)
+		if err != nil {
+			return Action{}, err
+		}
+		w = &Write{Number: rec.Number, Record: b}
+	}
+	if err := c(ctx, w, act); err != nil {
+		return Action{}, fmt.Errorf("%w: commit %s: %w", ErrStore, redact.Number(number), err)
 	}
 	return act, nil
 }
@@ -645,10 +703,18 @@ func (p *Policy) load(number string) (Record, error) {
 	return s.Record, nil
 }
 
-func (p *Policy) save(ctx context.Context, rec Record) error {
+func encode(rec Record) ([]byte, error) {
 	b, err := json.Marshal(storedRecord{V: 1, Record: rec})
 	if err != nil {
-		return fmt.Errorf("%w: encode: %w", ErrStore, err)
+		return nil, fmt.Errorf("%w: encode: %w", ErrStore, err)
+	}
+	return b, nil
+}
+
+func (p *Policy) save(ctx context.Context, rec Record) error {
+	b, err := encode(rec)
+	if err != nil {
+		return err
 	}
 	if err := p.cfg.Store.Set(ctx, rec.Number, b); err != nil {
 		return fmt.Errorf("%w: set %s: %w", ErrStore, redact.Number(rec.Number), err)

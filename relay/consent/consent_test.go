@@ -56,23 +56,23 @@ func TestPolicy_Allow(t *testing.T) {
 			}
 		},
 		"opt_in record": func(t *testing.T, p *Policy) {
-			must(t)(p.Record(ctx, Update{To: num, Consent: "opt_in", At: t0, Source: "crm"}))
+			must(t)(p.Record(ctx, Update{To: num, Consent: "opt_in", At: t0, Source: "crm"}, nil))
 		},
-		"START": func(t *testing.T, p *Policy) { must(t)(p.HandleInbound(ctx, num, "start", t0)) },
-		"STOP":  func(t *testing.T, p *Policy) { must(t)(p.HandleInbound(ctx, num, "STOP", t0)) },
+		"START": func(t *testing.T, p *Policy) { must(t)(p.HandleInbound(ctx, num, "start", t0, nil)) },
+		"STOP":  func(t *testing.T, p *Policy) { must(t)(p.HandleInbound(ctx, num, "STOP", t0, nil)) },
 		"opt_out record": func(t *testing.T, p *Policy) {
-			must(t)(p.Record(ctx, Update{To: num, Consent: "opt_out", At: t0}))
+			must(t)(p.Record(ctx, Update{To: num, Consent: "opt_out", At: t0}, nil))
 		},
 		"job proof then STOP": func(t *testing.T, p *Policy) {
 			if err := p.RecordProof(ctx, num, *proof); err != nil {
 				t.Fatal(err)
 			}
-			must(t)(p.HandleInbound(ctx, num, "стоп", t0))
+			must(t)(p.HandleInbound(ctx, num, "стоп", t0, nil))
 		},
-		"pending": func(t *testing.T, p *Policy) { must(t)(p.Request(ctx, num, t0, "web", "", "en")) },
+		"pending": func(t *testing.T, p *Policy) { must(t)(p.Request(ctx, num, t0, "web", "", "en", nil)) },
 		"double opt-in": func(t *testing.T, p *Policy) {
-			must(t)(p.Request(ctx, num, t0, "web", "", "de"))
-			must(t)(p.HandleInbound(ctx, num, "Ja", t0.Add(time.Hour)))
+			must(t)(p.Request(ctx, num, t0, "web", "", "de", nil))
+			must(t)(p.HandleInbound(ctx, num, "Ja", t0.Add(time.Hour), nil))
 		},
 	}
 	tests := []struct {
@@ -167,16 +167,16 @@ func TestPolicy_Corrupt(t *testing.T) {
 	if d, err := p.Allow(ctx, num, Transactional, &Proof{At: t0, Source: "checkout"}); !errors.Is(err, ErrCorrupt) || d.Allowed {
 		t.Fatalf("Allow on corrupt = %+v, %v", d, err)
 	}
-	if _, err := p.Record(ctx, Update{To: num, Consent: "opt_in", At: t0, Source: "crm"}); !errors.Is(err, ErrCorrupt) {
+	if _, err := p.Record(ctx, Update{To: num, Consent: "opt_in", At: t0, Source: "crm"}, nil); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("opt_in on corrupt = %v, want ErrCorrupt", err)
 	}
-	if _, err := p.Request(ctx, num, t0, "web", "", "en"); !errors.Is(err, ErrCorrupt) {
+	if _, err := p.Request(ctx, num, t0, "web", "", "en", nil); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("request on corrupt = %v, want ErrCorrupt", err)
 	}
-	if _, err := p.HandleInbound(ctx, num, "help", t0); !errors.Is(err, ErrCorrupt) {
+	if _, err := p.HandleInbound(ctx, num, "help", t0, nil); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("HELP on corrupt = %v, want ErrCorrupt", err)
 	}
-	a := must(t)(p.HandleInbound(ctx, num, "STOP", t0))
+	a := must(t)(p.HandleInbound(ctx, num, "STOP", t0, nil))
 	if a.Event != EventOptedOut || a.Reply == "" {
 		t.Fatalf("STOP on corrupt = %+v", a)
 	}
@@ -231,13 +231,13 @@ func TestPolicy_HandleInbound(t *testing.T) {
 			{"hilfe", KeywordHelp, false, "", "de", "\nsupport@kaffee.example"},
 		}},
 		{name: "yes confirms pending in polish", setup: func(t *testing.T, p *Policy) {
-			must(t)(p.Request(ctx, num, t0, "web", "form-1", "pl"))
+			must(t)(p.Request(ctx, num, t0, "web", "form-1", "pl", nil))
 		}, steps: []step{
 			{"Tak!", KeywordYes, false, EventOptedIn, "pl", "zapisano Cię"},
 			{"tak", KeywordNone, true, "", "", ""}, // the question is answered
 		}},
 		{name: "stop answers a pending question", setup: func(t *testing.T, p *Policy) {
-			must(t)(p.Request(ctx, num, t0, "web", "", "en"))
+			must(t)(p.Request(ctx, num, t0, "web", "", "en", nil))
 		}, steps: []step{
 			{"STOP", KeywordStop, false, EventOptedOut, "en", "unsubscribed"},
 			{"yes", KeywordNone, true, "", "", ""},
@@ -250,7 +250,7 @@ func TestPolicy_HandleInbound(t *testing.T) {
 				tt.setup(t, p)
 			}
 			for i, s := range tt.steps {
-				a := must(t)(p.HandleInbound(ctx, num, s.text, t0.Add(time.Duration(i+1)*time.Minute)))
+				a := must(t)(p.HandleInbound(ctx, num, s.text, t0.Add(time.Duration(i+1)*time.Minute), nil))
 				if a.Keyword != s.wantKw || a.Forward != s.wantFwd || a.Event != s.wantEvent || a.Lang != s.wantLang || !strings.Contains(a.Reply, s.wantReply) {
 					t.Errorf("step %d %q: got %+v, want kw %q fwd %v event %q lang %q reply ~%q", i, s.text, a, s.wantKw, s.wantFwd, s.wantEvent, s.wantLang, s.wantReply)
 				}
@@ -264,7 +264,7 @@ func TestPolicy_HandleInbound(t *testing.T) {
 
 func TestPolicy_Request(t *testing.T) {
 	p, st, c := newPolicy(t, func(c *Config) { c.OptInTimeout = 24 * time.Hour })
-	a := must(t)(p.Request(ctx, num, t0, "web", "form-2", "ru"))
+	a := must(t)(p.Request(ctx, num, t0, "web", "form-2", "ru", nil))
 	if a.Event != EventOptInRequested || a.Lang != "ru" || !strings.Contains(a.Reply, "Kaffee Müller хочет") || !strings.Contains(a.Reply, "ДА") {
 		t.Fatalf("Request = %+v", a)
 	}
@@ -272,7 +272,7 @@ func TestPolicy_Request(t *testing.T) {
 	if rec.Status(c.Now()) != StatePending {
 		t.Fatalf("status %q, want pending", rec.Status(c.Now()))
 	}
-	if _, err := p.Request(ctx, num, t0, "web", "", "ru"); !errors.Is(err, ErrPending) {
+	if _, err := p.Request(ctx, num, t0, "web", "", "ru", nil); !errors.Is(err, ErrPending) {
 		t.Fatalf("second request = %v, want ErrPending", err)
 	}
 	// A job's proof records transactional consent but leaves the question open.
@@ -280,17 +280,17 @@ func TestPolicy_Request(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Add(24*time.Hour + time.Second)
-	if a := must(t)(p.HandleInbound(ctx, num, "да", c.Now())); !a.Forward {
+	if a := must(t)(p.HandleInbound(ctx, num, "да", c.Now(), nil)); !a.Forward {
 		t.Fatalf("YES after expiry = %+v, want Forward", a)
 	}
 	if d, _ := p.Allow(ctx, num, Marketing, nil); d.Allowed {
 		t.Fatal("marketing allowed after an expired question")
 	}
-	a = must(t)(p.Request(ctx, num, c.Now(), "web", "", "xx")) // unknown lang → the customer's known one
+	a = must(t)(p.Request(ctx, num, c.Now(), "web", "", "xx", nil)) // unknown lang → the customer's known one
 	if a.Lang != "ru" || a.Reply == "" {
 		t.Fatalf("re-request = %+v", a)
 	}
-	a = must(t)(p.HandleInbound(ctx, num, "ДА", c.Now().Add(time.Hour)))
+	a = must(t)(p.HandleInbound(ctx, num, "ДА", c.Now().Add(time.Hour), nil))
 	if a.Event != EventOptedIn {
 		t.Fatalf("YES = %+v", a)
 	}
@@ -298,18 +298,18 @@ func TestPolicy_Request(t *testing.T) {
 	if rec.State != StateOptedIn || !rec.Explicit || rec.Source != "web" || rec.Pending != nil {
 		t.Fatalf("record after YES = %+v", rec)
 	}
-	if a := must(t)(p.Request(ctx, num, c.Now(), "web", "", "ru")); a.Reply != "" || a.Event != EventOptedIn {
+	if a := must(t)(p.Request(ctx, num, c.Now(), "web", "", "ru", nil)); a.Reply != "" || a.Event != EventOptedIn {
 		t.Fatalf("request when opted in = %+v", a)
 	}
-	must(t)(p.HandleInbound(ctx, num, "stop", c.Now()))
-	if _, err := p.Request(ctx, num, c.Now(), "web", "", "ru"); !errors.Is(err, ErrOptedOut) {
+	must(t)(p.HandleInbound(ctx, num, "stop", c.Now(), nil))
+	if _, err := p.Request(ctx, num, c.Now(), "web", "", "ru", nil); !errors.Is(err, ErrOptedOut) {
 		t.Fatalf("request after STOP = %v, want ErrOptedOut", err)
 	}
 	st.FailSet(true)
-	if _, err := p.Request(ctx, "+48601234567", c.Now(), "web", "", "pl"); !errors.Is(err, ErrStore) {
+	if _, err := p.Request(ctx, "+48601234567", c.Now(), "web", "", "pl", nil); !errors.Is(err, ErrStore) {
 		t.Fatalf("request with failing store = %v", err)
 	}
-	if _, err := p.HandleInbound(ctx, "+48601234567", "stop", c.Now()); !errors.Is(err, ErrStore) {
+	if _, err := p.HandleInbound(ctx, "+48601234567", "stop", c.Now(), nil); !errors.Is(err, ErrStore) {
 		t.Fatalf("STOP with failing store = %v (the caller must not ack the message)", err)
 	}
 }
@@ -334,25 +334,29 @@ func TestPolicy_Record(t *testing.T) {
 		{name: "future at", u: Update{To: num, Consent: "opt_out", At: t0.Add(time.Hour)}, wantErr: ErrInvalid, wantField: "at"},
 		{name: "huge proof", u: Update{To: num, Consent: "opt_in", Source: "x", Proof: strings.Repeat("p", 300)}, wantErr: ErrInvalid, wantField: "proof"},
 		{name: "shop cannot lift a customer's STOP",
-			setup: func(t *testing.T, p *Policy) { must(t)(p.HandleInbound(ctx, num, "stop", t0.Add(-time.Hour))) },
+			setup: func(t *testing.T, p *Policy) { must(t)(p.HandleInbound(ctx, num, "stop", t0.Add(-time.Hour), nil)) },
 			u:     Update{To: num, Consent: "opt_in", At: t0, Source: "crm"}, wantErr: ErrOptedOut, wantState: StateOptedOut},
 		{name: "later shop opt_in lifts a shop opt_out",
 			setup: func(t *testing.T, p *Policy) {
-				must(t)(p.Record(ctx, Update{To: num, Consent: "opt_out", At: t0.Add(-time.Hour)}))
+				must(t)(p.Record(ctx, Update{To: num, Consent: "opt_out", At: t0.Add(-time.Hour)}, nil))
 			},
 			u: Update{To: num, Consent: "opt_in", At: t0, Source: "crm"}, wantEvent: EventOptedIn, wantState: StateOptedIn},
 		{name: "stale opt_in",
-			setup: func(t *testing.T, p *Policy) { must(t)(p.Record(ctx, Update{To: num, Consent: "opt_out", At: t0})) },
-			u:     Update{To: num, Consent: "opt_in", At: t0.Add(-time.Hour), Source: "crm"}, wantErr: ErrStale, wantState: StateOptedOut},
+			setup: func(t *testing.T, p *Policy) {
+				must(t)(p.Record(ctx, Update{To: num, Consent: "opt_out", At: t0}, nil))
+			},
+			u: Update{To: num, Consent: "opt_in", At: t0.Add(-time.Hour), Source: "crm"}, wantErr: ErrStale, wantState: StateOptedOut},
 		{name: "stale opt_out",
-			setup: func(t *testing.T, p *Policy) { must(t)(p.HandleInbound(ctx, num, "start", t0)) },
+			setup: func(t *testing.T, p *Policy) { must(t)(p.HandleInbound(ctx, num, "start", t0, nil)) },
 			u:     Update{To: num, Consent: "opt_out", At: t0.Add(-time.Hour)}, wantErr: ErrStale, wantState: StateOptedIn},
 		{name: "opt_out wins a tie",
-			setup: func(t *testing.T, p *Policy) { must(t)(p.HandleInbound(ctx, num, "start", t0)) },
+			setup: func(t *testing.T, p *Policy) { must(t)(p.HandleInbound(ctx, num, "start", t0, nil)) },
 			u:     Update{To: num, Consent: "opt_out", At: t0}, wantEvent: EventOptedOut, wantState: StateOptedOut},
 		{name: "request to opted out",
-			setup: func(t *testing.T, p *Policy) { must(t)(p.Record(ctx, Update{To: num, Consent: "opt_out", At: t0})) },
-			u:     Update{To: num, Consent: "request", At: t0, Source: "web"}, wantErr: ErrOptedOut, wantState: StateOptedOut},
+			setup: func(t *testing.T, p *Policy) {
+				must(t)(p.Record(ctx, Update{To: num, Consent: "opt_out", At: t0}, nil))
+			},
+			u: Update{To: num, Consent: "request", At: t0, Source: "web"}, wantErr: ErrOptedOut, wantState: StateOptedOut},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -360,7 +364,7 @@ func TestPolicy_Record(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, p)
 			}
-			a, err := p.Record(ctx, tt.u)
+			a, err := p.Record(ctx, tt.u, nil)
 			if tt.wantErr != nil {
 				var fe *FieldError
 				if !errors.Is(err, tt.wantErr) || tt.wantField != "" && (!errors.As(err, &fe) || fe.Field != tt.wantField) {
@@ -385,7 +389,7 @@ func TestPolicy_HistoryIsShort(t *testing.T) {
 		if i%2 == 1 {
 			kw = "start"
 		}
-		must(t)(p.HandleInbound(ctx, num, kw, t0.Add(time.Duration(i)*time.Minute)))
+		must(t)(p.HandleInbound(ctx, num, kw, t0.Add(time.Duration(i)*time.Minute), nil))
 	}
 	rec, _ := p.Get(ctx, num)
 	if len(rec.History) != historyEntries || !rec.History[historyEntries-1].At.Equal(t0.Add(29*time.Minute)) {
@@ -442,10 +446,10 @@ func TestNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, _ := p.HandleInbound(ctx, num, "help", t0); a.Reply != "S: call 123" {
+	if a, _ := p.HandleInbound(ctx, num, "help", t0, nil); a.Reply != "S: call 123" {
 		t.Errorf("overridden help = %q", a.Reply)
 	}
-	if a, _ := p.HandleInbound(ctx, num, "stop", t0); !strings.HasPrefix(a.Reply, "S: you are unsubscribed") {
+	if a, _ := p.HandleInbound(ctx, num, "stop", t0, nil); !strings.HasPrefix(a.Reply, "S: you are unsubscribed") {
 		t.Errorf("default kept beside an override: %q", a.Reply)
 	}
 }

@@ -34,6 +34,16 @@
 // Every reply names the shop ({shop} in each text, checked at New). Replies bypass Allow: the
 // caller must queue them as system messages that the dispatcher does not run through Allow.
 //
+// # One transaction per change
+//
+// A change, its event, its journal line and the reply it causes must not be split by a crash
+// (a STOP stored without its opted_out event leaves the backend unaware; an open double opt-in
+// question stored without the question queued blocks the request until it times out). The
+// changing methods (Record, Request, HandleInbound) therefore take a Commit: the Policy decides
+// under the number's lock and hands the encoded record (a Write) and the Action to the Commit,
+// which stores them together (the relay does it with one outbox write). The package still
+// knows no database: a Write is bytes, a Commit a function.
+//
 // # Storage
 //
 // One JSON record per E.164 number ({"v":1,...}) with its state, time, source, proof, the

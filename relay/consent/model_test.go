@@ -80,7 +80,7 @@ func runModel(t *testing.T, seed uint64, ops int) {
 		switch op := rng.IntN(9); op {
 		case 0: // shop opt_in
 			src := pick([]string{"crm", "crm", ""})
-			_, err := p.Record(ctx, Update{To: n, Consent: "opt_in", At: past, Source: src})
+			_, err := p.Record(ctx, Update{To: n, Consent: "opt_in", At: past, Source: src}, nil)
 			var want error
 			switch {
 			case src == "":
@@ -97,7 +97,7 @@ func runModel(t *testing.T, seed uint64, ops int) {
 				*m = model{state: StateOptedIn, explicit: true, at: past}
 			}
 		case 1: // shop opt_out
-			_, err := p.Record(ctx, Update{To: n, Consent: "opt_out", At: past})
+			_, err := p.Record(ctx, Update{To: n, Consent: "opt_out", At: past}, nil)
 			var want error
 			switch {
 			case m.state == StateOptedIn && m.at.After(past):
@@ -110,7 +110,7 @@ func runModel(t *testing.T, seed uint64, ops int) {
 				*m = model{state: StateOptedOut, byCustomer: m.state == StateOptedOut && m.byCustomer, at: past}
 			}
 		case 2: // double opt-in request
-			a, err := p.Request(ctx, n, past, "web", "", pick([]string{"en", "ru", "pl", "de", ""}))
+			a, err := p.Request(ctx, n, past, "web", "", pick([]string{"en", "ru", "pl", "de", ""}), nil)
 			var want error
 			switch {
 			case m.state == StateOptedOut:
@@ -153,7 +153,7 @@ func runModel(t *testing.T, seed uint64, ops int) {
 			default:
 				text, kw = pick(otherWords), KeywordNone
 			}
-			a, err := p.HandleInbound(ctx, n, text, now)
+			a, err := p.HandleInbound(ctx, n, text, now, nil)
 			yesOK := kw == KeywordYes && m.pending(now) && m.state != StateOptedOut
 			writes := kw == KeywordStop || kw == KeywordStart || yesOK
 			if writes && failSet {
@@ -275,11 +275,11 @@ func TestPolicy_Concurrent(t *testing.T) {
 				n := numbers[rng.IntN(len(numbers))]
 				switch rng.IntN(5) {
 				case 0:
-					_, _ = p.HandleInbound(ctx, n, "stop", t0)
+					_, _ = p.HandleInbound(ctx, n, "stop", t0, nil)
 				case 1:
-					_, _ = p.HandleInbound(ctx, n, "start", t0)
+					_, _ = p.HandleInbound(ctx, n, "start", t0, nil)
 				case 2:
-					_, _ = p.Record(ctx, Update{To: n, Consent: "request", Source: "web"})
+					_, _ = p.Record(ctx, Update{To: n, Consent: "request", Source: "web"}, nil)
 				case 3:
 					_ = p.RecordProof(ctx, n, Proof{At: t0, Source: "checkout"})
 				default:
@@ -290,7 +290,7 @@ func TestPolicy_Concurrent(t *testing.T) {
 	}
 	wg.Wait()
 	for _, n := range numbers {
-		must(t)(p.HandleInbound(ctx, n, "STOP", t0))
+		must(t)(p.HandleInbound(ctx, n, "STOP", t0, nil))
 		for _, k := range []Kind{Transactional, Marketing} {
 			if d, err := p.Allow(ctx, n, k, &Proof{At: t0, Source: "checkout"}); err != nil || d.Allowed {
 				t.Fatalf("after STOP: Allow(%s) = %+v, %v", k, d, err)

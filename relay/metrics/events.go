@@ -78,7 +78,8 @@ func (e *Events) Sink(next relay.EventSink) relay.EventSink { return countingSin
 // Outbox wraps the outbox: the events a change stores with it are counted once the change
 // committed. Those are the events given to Submit (accepted, and deferred for a scheduled job;
 // counted when the job is durable and was not a duplicate) and the Effects' events of Ack,
-// Retry, Defer and Expire (sent, failed, retrying, deferred, expired, unknown, suppressed...).
+// Retry, Defer and Expire (sent, failed, retrying, deferred, expired, unknown, suppressed...)
+// and of Apply (a consent change's opted_out, opted_in, optin_requested).
 //
 // The pipeline looks for optional methods on its outbox with type assertions; the wrapper
 // offers the ones next offers (Seen(id), the intake's IDIndex) and must learn any new one,
@@ -167,6 +168,16 @@ func (o countingOutbox) Retry(ctx context.Context, id string, at time.Time, reas
 
 func (o countingOutbox) Defer(ctx context.Context, id string, until time.Time, reason string, fx relay.Effects) error {
 	err := o.Outbox.Defer(ctx, id, until, reason, fx)
+	if err == nil {
+		o.e.countAll(fx.Events)
+	}
+	return err
+}
+
+// Apply counts the events of a consent change (opted_out, opted_in, optin_requested) once it
+// committed with its record and reply.
+func (o countingOutbox) Apply(ctx context.Context, s *relay.Stored, fx relay.Effects) error {
+	err := o.Outbox.Apply(ctx, s, fx)
 	if err == nil {
 		o.e.countAll(fx.Events)
 	}

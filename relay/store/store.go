@@ -7,11 +7,13 @@
 //   - spool "mqtt": outbound MQTT messages, each mqtt.EncodeItem(topic, JSON);
 //   - KV "sent": Signal send timestamp (decimal) → JSON of relay.SentRecord;
 //   - KV "consent": E.164 number → the consent package's record;
+//   - KV "recipients": Signal account uuid (lower case) → JSON {number, at} of our last send to it;
 //   - the journal: one entry per state change, Kind = event, Outcome = error code.
 //
 // A job's state change (Ack, Retry, Defer, Expire) and its relay.Effects — the events on spool
 // "mqtt", the journal lines, the "sent" entry of a Signal send — are one buffer transaction
-// (buffer Extras); a receipt's record update and its events are one too (Commit).
+// (buffer Extras); a receipt's record update and its events are one too (Commit); so are a
+// consent change, its event, its journal line and the reply it causes (Apply).
 package store
 
 import (
@@ -41,6 +43,8 @@ type Store struct {
 	sent   *buffer.KV
 	log    *slog.Logger
 	notify func() // tells the MQTT publisher the spool grew
+	// applyHook, when set (tests), runs before Apply writes and fails it with its error.
+	applyHook func() error
 }
 
 var (
@@ -61,9 +65,6 @@ func New(b *buffer.Store, log *slog.Logger) *Store {
 
 // OnSpool sets the function called when the MQTT spool grows.
 func (s *Store) OnSpool(fn func()) { s.notify = fn }
-
-// Consent returns the KV area for consent records (the consent package's Store).
-func (s *Store) Consent() *buffer.KV { return s.b.KV("consent") }
 
 // Record is what the outbox keeps per job (buffer Message Payload).
 type Record struct {
@@ -90,23 +91,10 @@ var priorities = map[relay.Priority]buffer.Priority{
 
 // Submit implements relay.Outbox.
 func (s *Store) Submit(ctx context.Context, st relay.Stored, events ...relay.Event) func() (bool, error) {
-	rec := Record{Job: st.Job, Body: st.Body, Mobile: st.Mobile, Via: st.Via, System: st.System}
-	switch {
-	case st.System && st.OptOutConfirmation:
-		rec.SystemKind = SystemOptOutConfirmation
-	case st.System:
-		rec.SystemKind = SystemReply
-	}
-	payload, err := json.Marshal(rec)
+	m, err := message(st)
 	if err != nil {
 		return func() (bool, error) { return false, err }
 	}
-	d := buffer.AtLeastOnce
-	if st.Job.Delivery == relay.AtMostOnce {
-		d = buffer.AtMostOnce
-	}
-	m := buffer.Message{ID: st.Job.ID, To: st.Job.To, Priority: priorities[st.Job.Priority], Delivery: d,
-		AcceptedAt: st.AcceptedAt, NotBefore: st.Job.NotBefore, ExpiresAt: st.Job.ExpiresAt, Payload: payload}
 	also, err := s.extras(relay.Effects{Events: events})
 	if err != nil {
 		return func() (bool, error) { return false, err }
@@ -122,6 +110,27 @@ func (s *Store) Submit(ctx context.Context, st relay.Stored, events ...relay.Eve
 		}
 		return res == buffer.Duplicate, nil
 	}
+}
+
+// message is the outbox message of st.
+func message(st relay.Stored) (buffer.Message, error) {
+	rec := Record{Job: st.Job, Body: st.Body, Mobile: st.Mobile, Via: st.Via, System: st.System}
+	switch {
+	case st.System && st.OptOutConfirmation:
+		rec.SystemKind = SystemOptOutConfirmation
+	case st.System:
+		rec.SystemKind = SystemReply
+	}
+	payload, err := json.Marshal(rec)
+	if err != nil {
+		return buffer.Message{}, err
+	}
+	d := buffer.AtLeastOnce
+	if st.Job.Delivery == relay.AtMostOnce {
+		d = buffer.AtMostOnce
+	}
+	return buffer.Message{ID: st.Job.ID, To: st.Job.To, Priority: priorities[st.Job.Priority], Delivery: d,
+		AcceptedAt: st.AcceptedAt, NotBefore: st.Job.NotBefore, ExpiresAt: st.Job.ExpiresAt, Payload: payload}, nil
 }
 
 func (s *Store) decode(ms []buffer.Message) []relay.Stored {
@@ -157,11 +166,13 @@ func decodeStored(m buffer.Message) (relay.Stored, error) {
 }
 
 // extras turns fx into buffer writes: events to the MQTT spool, lines to the journal, the sent
-// record to KV "sent".
+// record to KV "sent", a consent record to KV "consent", a recipient's uuid to KV "recipients".
 func (s *Store) extras(fx relay.Effects) ([]buffer.Extra, error) {
 	n := len(fx.Events) + len(fx.Journal)
-	if fx.Sent != nil {
-		n++
+	for _, set := range []bool{fx.Sent != nil, fx.Consent != nil, fx.Recipient != nil} {
+		if set {
+			n++
+		}
 	}
 	if n == 0 {
 		return nil, nil
@@ -184,7 +195,7 @@ func (s *Store) extras(fx relay.Effects) ([]buffer.Extra, error) {
 		}
 		out = append(out, buffer.KVExtra(sentNS, strconv.FormatInt(fx.Sent.Timestamp, 10), b))
 	}
-	return out, nil
+	return appendConsentExtras(out, fx)
 }
 
 // commit runs a buffer operation with fx's extras and tells the MQTT publisher when events
