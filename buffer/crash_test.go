@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +22,8 @@ import (
 const crashEnv = "BUFFER_CRASH_CHILD_DIR"
 
 // TestCrashChild is the child process of TestCrash_KillNine; it does
-// nothing in a normal run. It Puts to 20 recipients (one producer per
+// nothing in a normal run. It prints "opening" before Open (some rounds
+// are killed inside Open) and "ready" after it. It Puts to 20 recipients (one producer per
 // recipient group, so each recipient's order is defined), leases, marks
 // sending, and acks or retries two thirds of what it leases, leaving the
 // rest leased with a started send. Every Ack carries extras (an event on
@@ -39,13 +42,21 @@ func TestCrashChild(t *testing.T) {
 		defer outMu.Unlock()
 		_, _ = os.Stdout.WriteString(fmt.Sprintf(format, a...) + "\n")
 	}
-	s, err := Open(dir, Options{})
+	// Everything the store and Badger log (Badger at debug) goes to a file
+	// per round, so a failed round shows what Open saw.
+	logf, err := os.Create(crashLogPath(dir, round))
+	if err != nil {
+		say("error log %v", err)
+		os.Exit(2)
+	}
+	say("opening")
+	s, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		say("error open %v", err)
 		os.Exit(2)
 	}
 	if q := s.Quarantined(); q != "" {
-		say("error the database would not open after the last kill; moved aside to %s", q)
+		say("error the database would not open after the last kill; moved aside to %s (see the log below)", q)
 		os.Exit(2)
 	}
 	say("ready")
@@ -125,16 +136,31 @@ func TestCrash_KillNine(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "db")
 	m := crashModel{put: map[string]bool{}, acked: map[string]bool{}, sending: map[string]bool{}, retrying: map[string]bool{}}
 	start := time.Now()
+	inOpen, landed := 0, 0
 	for round := range rounds {
-		killAfter := 1 + rng.IntN(250)
-		runCrashChild(t, dir, round, killAfter, &m)
+		// One round in four is killed at a random moment inside Open
+		// (Badger flushes and deletes the old WALs, creates new log files
+		// there): 0 lines and a delay after "opening". The others after
+		// 1-250 lines of work.
+		k := crashKill{afterLines: 1 + rng.IntN(250)}
+		if round > 0 && rng.IntN(4) == 0 {
+			k = crashKill{inOpen: time.Duration(rng.IntN(40_000)) * time.Microsecond}
+			inOpen++
+		}
+		if !runCrashChild(t, dir, round, k, &m) {
+			landed++
+		}
 	}
+	t.Logf("%d of %d kills aimed inside Open, %d landed before it returned; %s", inOpen, rounds, landed, crashRepairs(dir))
 	t.Logf("%d kills in %v: %d puts, %d acks, %d sends left unresolved", rounds, time.Since(start).Round(time.Millisecond), len(m.put), len(m.acked), len(m.sending))
 
 	if moved, _ := filepath.Glob(dir + ".corrupt-*"); len(moved) > 0 {
 		t.Errorf("a child found the database unopenable and moved it aside: %v", moved)
 	}
 	s := openT(t, dir, Options{})
+	if q := s.Quarantined(); q != "" {
+		t.Fatalf("the final Open moved the database aside to %s", q)
+	}
 	present := map[string]bool{}
 	lastN := map[string]string{} // recipient → last (round, n) seen, in acceptance order
 	_ = s.Each(func(msg Message) bool {
@@ -262,6 +288,34 @@ func checkCrashExtras(t *testing.T, s *Store, m crashModel) {
 	t.Logf("extras: %d acks with their extras, %d retry events", acked, len(retryEv))
 }
 
+func crashLogPath(dir, round string) string {
+	return filepath.Join(filepath.Dir(dir), "child-"+round+".log")
+}
+
+// crashDiagnosis is what a failed round leaves for the reader: the child's
+// warnings and errors (Badger's included) and the files of every database
+// moved aside, with their sizes.
+func crashDiagnosis(dir string, round int) string {
+	var b strings.Builder
+	logs, _ := os.ReadFile(crashLogPath(dir, fmt.Sprintf("%03d", round)))
+	for _, l := range strings.Split(string(logs), "\n") {
+		if strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") ||
+			strings.Contains(l, "badger_level=error") || strings.Contains(l, "badger_level=warning") {
+			b.WriteString("  log: " + l + "\n")
+		}
+	}
+	moved, _ := filepath.Glob(dir + ".corrupt-*")
+	for _, d := range append([]string{dir}, moved...) {
+		ents, _ := os.ReadDir(d)
+		for _, e := range ents {
+			if fi, err := e.Info(); err == nil {
+				fmt.Fprintf(&b, "  file: %s %d\n", filepath.Join(filepath.Base(d), e.Name()), fi.Size())
+			}
+		}
+	}
+	return b.String()
+}
+
 var reexec struct {
 	once   sync.Once
 	prefix []string // e.g. qemu-aarch64-static
@@ -302,7 +356,16 @@ func childCommand(t *testing.T, args ...string) *exec.Cmd {
 	return exec.Command(argv[0], argv[1:]...)
 }
 
-func runCrashChild(t *testing.T, dir string, round, killAfter int, m *crashModel) {
+// crashKill says when a round's child is killed: after afterLines lines
+// following "ready", or (afterLines 0) inOpen after it printed "opening".
+type crashKill struct {
+	afterLines int
+	inOpen     time.Duration
+}
+
+// runCrashChild runs one round and reports whether the child's Open
+// returned (it printed "ready") before the kill.
+func runCrashChild(t *testing.T, dir string, round int, k crashKill, m *crashModel) (ready bool) {
 	t.Helper()
 	cmd := childCommand(t, "-test.run=^TestCrashChild$", "-test.v=false")
 	cmd.Env = append(os.Environ(), crashEnv+"="+dir, fmt.Sprintf("BUFFER_CRASH_ROUND=%03d", round))
@@ -317,17 +380,33 @@ func runCrashChild(t *testing.T, dir string, round, killAfter int, m *crashModel
 	// A watchdog instead of a sleep: a child that hangs is killed and fails the test.
 	watchdog := time.AfterFunc(20*time.Second, func() { _ = cmd.Process.Kill() })
 	defer watchdog.Stop()
+	var killed atomic.Bool
+	kill := func() {
+		if !killed.Swap(true) {
+			_ = cmd.Process.Signal(syscall.SIGKILL)
+		}
+	}
 	sc := bufio.NewScanner(out)
-	lines, killed := 0, false
+	lines := 0
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) == 0 {
 			continue
 		}
 		switch f[0] {
+		case "opening":
+			if k.afterLines == 0 {
+				// A timer picks the random moment; nothing waits on it.
+				kt := time.AfterFunc(k.inOpen, kill)
+				defer kt.Stop()
+			}
+			continue
 		case "ready":
+			ready = true
 		case "error":
-			t.Fatalf("child round %d: %s", round, sc.Text())
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			t.Fatalf("child round %d: %s\n%s", round, sc.Text(), crashDiagnosis(dir, round))
 		case "put":
 			m.put[f[1]] = true
 		case "leased":
@@ -349,17 +428,35 @@ func runCrashChild(t *testing.T, dir string, round, killAfter int, m *crashModel
 			delete(m.sending, f[1])
 		}
 		lines++
-		if lines == killAfter && !killed {
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			killed = true
-			// keep reading: lines written before the kill are acknowledgements
+		if lines == k.afterLines {
+			kill() // keep reading: lines written before the kill are acknowledgements
 		}
 	}
 	err = cmd.Wait()
 	var ee *exec.ExitError
-	if !killed || !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+	if !killed.Load() || !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("round %d: child ended without our SIGKILL after %d lines: %v", round, lines, err)
 	}
+	return ready
+}
+
+// crashRepairs counts, over all rounds' logs, what Open had to repair or
+// retry after a kill (see open.go).
+func crashRepairs(dir string) string {
+	logs, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "child-*.log"))
+	count := map[string]int{}
+	for _, p := range logs {
+		b, _ := os.ReadFile(p)
+		for _, l := range strings.Split(string(b), "\n") {
+			for _, what := range []string{"removed an empty log file", "cut a torn last record", "class=retry", "class=fail", "class=corrupt"} {
+				if strings.Contains(l, what) {
+					count[what]++
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("Open repairs over all rounds: %d empty log files removed, %d torn MANIFEST tails cut, open attempts failed: %d retry, %d fail, %d corrupt",
+		count["removed an empty log file"], count["cut a torn last record"], count["class=retry"], count["class=fail"], count["class=corrupt"])
 }
 
 // TestStore_ReopenTorture closes the store under concurrent producers and a

@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -195,25 +194,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, &OpenError{Dir: dir, Err: err}
 	}
-	db, err := openBadger(dir, s.badgerOptions())
+	db, err := s.openDB() // open.go: crash repair, retries, quarantine
 	if err != nil {
-		if !quarantinable(err) {
-			return nil, &OpenError{Dir: dir, Err: err}
-		}
-		aside := dir + ".corrupt-" + now().UTC().Format("20060102T150405.000000000Z")
-		if rerr := os.Rename(dir, aside); rerr != nil {
-			return nil, &OpenError{Dir: dir, Err: fmt.Errorf("%w (and moving it aside failed: %v)", err, rerr)}
-		}
-		log.Error("outbox database would not open; moved aside and started empty",
-			"dir", dir, "moved_to", aside, "err", err)
-		s.quarantine = aside
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, &OpenError{Dir: dir, Err: err}
-		}
-		db, err = openBadger(dir, s.badgerOptions())
-		if err != nil {
-			return nil, &OpenError{Dir: dir, Err: err}
-		}
+		return nil, err
 	}
 	s.db = db
 	if err := s.load(); err != nil {
@@ -262,42 +245,11 @@ func (s *Store) badgerOptions() badger.Options {
 	// 1 MB tables on every level (default doubles per level): a builder
 	// allocates twice its table size and compactions run several at once.
 	o.TableSizeMultiplier = 1
+	o = expOptions(o)
 	if s.opts.EncryptionKey != nil {
 		o = o.WithEncryptionKey(s.opts.EncryptionKey)
 	}
 	return o
-}
-
-// openBadger turns a panic inside badger.Open (seen with damaged tables)
-// into an error.
-func openBadger(dir string, o badger.Options) (db *badger.DB, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			db, err = nil, fmt.Errorf("%w: badger panicked while opening: %v", ErrCorrupt, r)
-		}
-	}()
-	return badger.Open(o)
-}
-
-// quarantinable: the error means the data is damaged, not that we were
-// asked to open it wrongly.
-func quarantinable(err error) bool {
-	switch {
-	case errors.Is(err, badger.ErrEncryptionKeyMismatch),
-		errors.Is(err, os.ErrPermission),
-		errors.Is(err, syscall.ENOSPC),
-		errors.Is(err, syscall.EROFS),
-		errors.Is(err, syscall.ENOMEM),
-		errors.Is(err, syscall.EMFILE):
-		return false
-	}
-	msg := err.Error()
-	for _, s := range []string{"Cannot acquire directory lock", "Encryption key mismatch", "invalid encryption key", "Invalid ValueLogFileSize"} {
-		if strings.Contains(msg, s) {
-			return false
-		}
-	}
-	return true
 }
 
 // Quarantined is non-empty when Open moved a damaged database aside; it is
