@@ -212,6 +212,24 @@ func TestE2E_EventTypes(t *testing.T) {
 		}
 	})
 
+	t.Run("STOP_from_a_hidden_number", func(t *testing.T) {
+		t.Parallel()
+		// Phone number privacy: signal-cli gives only the sender's uuid. relay knows it from the
+		// send results of the first job and applies the STOP to the number.
+		to := num(1, 14)
+		s.job(t, textJob("ev-uuid-1", to))
+		s.waitEvent(t, long, "ev-uuid-1", "sent")
+		mark := s.mark()
+		ctl.must(t, signaltest.ControlCommand{Op: "text", Account: shopAccount, UUID: signaltest.UUIDFor(to), Text: "STOP"})
+		if ev := s.waitConsentEvent(t, long, mark, to, "opted_out"); ev.Source != "keyword" {
+			t.Errorf("opted_out source = %q, want keyword", ev.Source)
+		}
+		s.job(t, textJob("ev-uuid-2", to))
+		if ev := s.waitEvent(t, long, "ev-uuid-2", "suppressed"); ev.code() != "opted_out" {
+			t.Errorf("suppressed code = %q, want opted_out", ev.code())
+		}
+	})
+
 	t.Run("deferred_not_before", func(t *testing.T) {
 		t.Parallel()
 		to := num(1, 7)

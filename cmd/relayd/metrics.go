@@ -14,15 +14,16 @@ import (
 // metricSources adapts the running parts to what /metrics reads at each scrape. m is nil
 // without a modem, w nil without a UPS (GPIO off).
 func metricSources(h *relay.Health, b *buffer.Store, st *store.Store, sup *signalbridge.Supervisor, m *modem.Modem,
-	mq *mqtt.Client, in *relay.Intake, w *power.Watcher) metrics.Sources {
+	mq *mqtt.Client, in *relay.Intake, resp *relay.Responder, w *power.Watcher) metrics.Sources {
 	src := metrics.Sources{
-		Outbox:        st,
-		Quarantined:   b.Quarantined,
-		Health:        h.Summary,
-		MQTTConnected: mq.Connected,
-		SpoolDepth:    st.SpoolLen,
-		SpoolSkipped:  mq.Skipped,
-		Unidentified:  in.Unidentified,
+		Outbox:         st,
+		Quarantined:    b.Quarantined,
+		Health:         h.Summary,
+		MQTTConnected:  mq.Connected,
+		SpoolDepth:     st.SpoolLen,
+		SpoolSkipped:   mq.Skipped,
+		Unidentified:   in.Unidentified,
+		UnknownSenders: resp.UnknownUUIDKeywords,
 		Signal: func() metrics.SignalReading {
 			sh := sup.Health()
 			return metrics.SignalReading{State: string(sh.State), Restarts: sh.Restarts}

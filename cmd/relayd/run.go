@@ -245,7 +245,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		}
 		p.power = p.start("power", watcher.Run)
 	}
-	met := metrics.New(counts, metricSources(health, b, st, sup, mdm, mq, intake, watcher), log)
+	met := metrics.New(counts, metricSources(health, b, st, sup, mdm, mq, intake, resp, watcher), log)
 	p.start("metrics", func(ctx context.Context) error { return metricsSrv.Serve(ctx, met.Handler()) })
 	if err := notifier.Ready(); err != nil {
 		log.Warn("sd_notify READY failed", "err", err)
@@ -637,7 +637,7 @@ func (s signalSender) Send(ctx context.Context, to, text string) relay.SendResul
 		out = relay.OutcomeFailed
 	}
 	return relay.SendResult{Outcome: out, Timestamp: r.Timestamp, RetryAfter: r.RetryAfter, ChallengeToken: r.ChallengeToken,
-		MaybeLookupFailure: r.MaybeLookupFailure, Detail: r.Detail}
+		MaybeLookupFailure: r.MaybeLookupFailure, Detail: r.Detail, UUID: r.UUID}
 }
 
 func (s signalSender) Trust(ctx context.Context, to string) error {

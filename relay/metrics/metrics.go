@@ -45,7 +45,10 @@ type Sources struct {
 	Modem         func() ModemReading
 	OnBattery     func() bool // nil: no UPS configured (reported as 0)
 	Unidentified  func() int64
-	Now           func() time.Time // nil: time.Now
+	// UnknownSenders counts keywords from a Signal sender known only by a uuid relay never
+	// sent to (phone number privacy): they cannot be applied and go to P/inbound.
+	UnknownSenders func() int64
+	Now            func() time.Time // nil: time.Now
 }
 
 // Known states get a series each (0 or 1), so an alert can test state="up" == 0. A state not
@@ -80,6 +83,8 @@ var (
 	descOnBattery   = desc("relay_on_battery", "1 while the UPS reports mains power lost (running on battery), including during a power shutdown.")
 	descUnident     = desc("relay_payloads_unidentified_total",
 		"Payloads on P/jobs or P/consent refused without an id to answer to (not JSON, no readable id, invalid consent record); logged, not answered.")
+	descUnknownSender = desc("relay_keywords_unknown_sender_total",
+		"Keywords (STOP, START, ...) from a Signal sender known only by a uuid relay never sent to: not applied, published on P/inbound for the shop.")
 )
 
 // sourceCollector turns Sources into metrics at scrape time.
@@ -88,7 +93,7 @@ type sourceCollector struct{ src Sources }
 func (c sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descOutboxDepth, descOutboxAge, descQuarantined, descState, descComponent,
 		descMQTTUp, descSpool, descSpoolSkip, descSignalState, descSignalRest, descModemState, descModemReg, descModemDBm,
-		descOnBattery, descUnident} {
+		descOnBattery, descUnident, descUnknownSender} {
 		ch <- d
 	}
 }
@@ -174,6 +179,9 @@ func (c sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, descOnBattery, b2f(onBattery))
 	if s.Unidentified != nil {
 		counter(ch, descUnident, float64(s.Unidentified()))
+	}
+	if s.UnknownSenders != nil {
+		counter(ch, descUnknownSender, float64(s.UnknownSenders()))
 	}
 }
 

@@ -108,6 +108,7 @@ type fakeWorld struct {
 	modem       ModemReading
 	onBattery   bool
 	unident     int64
+	unknownUUID int64
 }
 
 func (w *fakeWorld) Depth() int { w.mu.Lock(); defer w.mu.Unlock(); return w.depth }
@@ -122,16 +123,17 @@ func (w *fakeWorld) set(f func(w *fakeWorld)) { w.mu.Lock(); defer w.mu.Unlock()
 func (w *fakeWorld) sources() Sources {
 	get := func(f func() any) any { w.mu.Lock(); defer w.mu.Unlock(); return f() }
 	return Sources{
-		Outbox:        w,
-		Quarantined:   func() string { return get(func() any { return w.quarantined }).(string) },
-		Health:        func() relay.Summary { return get(func() any { return w.summary }).(relay.Summary) },
-		MQTTConnected: func() bool { return get(func() any { return w.connected }).(bool) },
-		SpoolDepth:    func() int { return get(func() any { return w.spool }).(int) },
-		SpoolSkipped:  func() int64 { return get(func() any { return w.skipped }).(int64) },
-		Signal:        func() SignalReading { return get(func() any { return w.signal }).(SignalReading) },
-		Modem:         func() ModemReading { return get(func() any { return w.modem }).(ModemReading) },
-		OnBattery:     func() bool { return get(func() any { return w.onBattery }).(bool) },
-		Unidentified:  func() int64 { return get(func() any { return w.unident }).(int64) },
+		Outbox:         w,
+		Quarantined:    func() string { return get(func() any { return w.quarantined }).(string) },
+		Health:         func() relay.Summary { return get(func() any { return w.summary }).(relay.Summary) },
+		MQTTConnected:  func() bool { return get(func() any { return w.connected }).(bool) },
+		SpoolDepth:     func() int { return get(func() any { return w.spool }).(int) },
+		SpoolSkipped:   func() int64 { return get(func() any { return w.skipped }).(int64) },
+		Signal:         func() SignalReading { return get(func() any { return w.signal }).(SignalReading) },
+		Modem:          func() ModemReading { return get(func() any { return w.modem }).(ModemReading) },
+		OnBattery:      func() bool { return get(func() any { return w.onBattery }).(bool) },
+		Unidentified:   func() int64 { return get(func() any { return w.unident }).(int64) },
+		UnknownSenders: func() int64 { return get(func() any { return w.unknownUUID }).(int64) },
 	}
 }
 
@@ -183,6 +185,7 @@ func TestMetrics_ScrapeFollowsObservedState(t *testing.T) {
 		{"relay_modem_registered", nil, 0},
 		{"relay_on_battery", nil, 0},
 		{"relay_payloads_unidentified_total", nil, 0},
+		{"relay_keywords_unknown_sender_total", nil, 0},
 	})
 	if _, ok := value(fams, "relay_modem_signal_dbm"); ok {
 		t.Error("relay_modem_signal_dbm present while the modem does not know the signal")
@@ -203,7 +206,7 @@ func TestMetrics_ScrapeFollowsObservedState(t *testing.T) {
 		w.connected, w.spool, w.skipped = false, 7, 2
 		w.signal = SignalReading{State: "captcha_required", Restarts: 3}
 		w.modem = ModemReading{State: "ready", Registered: true, SignalKnown: true, SignalDBm: -71}
-		w.onBattery, w.unident = true, 5
+		w.onBattery, w.unident, w.unknownUUID = true, 5, 2
 	})
 	fams = scrape(t, base)
 	check(t, fams, []sample{
@@ -226,6 +229,7 @@ func TestMetrics_ScrapeFollowsObservedState(t *testing.T) {
 		{"relay_modem_signal_dbm", nil, -71},
 		{"relay_on_battery", nil, 1},
 		{"relay_payloads_unidentified_total", nil, 5},
+		{"relay_keywords_unknown_sender_total", nil, 2},
 	})
 
 	// A state this package does not list still shows, as the current one.
