@@ -104,6 +104,14 @@ func newObserver(t *testing.T, url, id string, topics ...string) *observer {
 	if !tok.WaitTimeout(waitFor) || tok.Error() != nil {
 		t.Fatalf("observer connect: %v", tok.Error())
 	}
+	// The on-connect handler's subscriptions are not waited for: a message published before
+	// the broker has them would miss the observer (a flake: the first event "lost"). Subscribe
+	// again here and wait for each SUBACK (subscribing twice is harmless).
+	for _, tp := range topics {
+		if st := o.c.Subscribe(tp, 1, nil); !st.WaitTimeout(waitFor) || st.Error() != nil {
+			t.Fatalf("observer subscribe %s: %v", tp, st.Error())
+		}
+	}
 	t.Cleanup(func() { o.c.Disconnect(100) })
 	return o
 }
