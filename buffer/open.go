@@ -231,6 +231,10 @@ func openBadger(dir string, o badger.Options) (db *badger.DB, err error) {
 //     changed nothing yet; Badger itself drops a short tail, but not one
 //     whose length field exceeds the file or whose bytes are wrong. The
 //     original is kept as MANIFEST.torn-<timestamp> and the record is cut.
+//   - the same for KEYREGISTRY (encryption only), to which Badger appends
+//     a new data key every EncryptionKeyRotationDuration with the same
+//     framing, O_DSYNC, before any file uses the key; Badger refuses a
+//     torn one with "checksum mismatch".
 //
 // A lock held by another process is returned as an error (openFail).
 func repairCrashDebris(dir string, now func() time.Time, log *slog.Logger) error {
@@ -257,14 +261,16 @@ func repairCrashDebris(dir string, now func() time.Time, log *slog.Logger) error
 		}
 		log.Warn("removed an empty log file left by a crash", "dir", dir, "file", name)
 	}
-	return repairManifestTail(dir, now, log)
+	if err := repairTornTail(dir, badger.ManifestFilename, manifestTornTail, now, log); err != nil {
+		return err
+	}
+	return repairTornTail(dir, badger.KeyRegistryFileName, registryTornTail, now, log)
 }
 
-// repairManifestTail cuts a torn last record off dir/MANIFEST (see
-// repairCrashDebris). A bad record that is not the last one is damage and
-// is left for badger.Open to report.
-func repairManifestTail(dir string, now func() time.Time, log *slog.Logger) error {
-	path := filepath.Join(dir, badger.ManifestFilename)
+// repairTornTail cuts a torn last record off dir/name as found by torn,
+// keeping the original as name.torn-<timestamp>.
+func repairTornTail(dir, name string, torn func([]byte) (int64, bool), now func() time.Time, log *slog.Logger) error {
+	path := filepath.Join(dir, name)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -272,13 +278,13 @@ func repairManifestTail(dir string, now func() time.Time, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	cut, torn := manifestTornTail(data)
-	if !torn {
+	cut, ok := torn(data)
+	if !ok {
 		return nil
 	}
 	keep := path + ".torn-" + now().UTC().Format("20060102T150405.000000000Z")
 	if err := writeFileSync(keep, data); err != nil {
-		return fmt.Errorf("keeping the torn MANIFEST: %w", err)
+		return fmt.Errorf("keeping the torn %s: %w", name, err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
@@ -295,8 +301,8 @@ func repairManifestTail(dir string, now func() time.Time, log *slog.Logger) erro
 	if err := f.Close(); err != nil {
 		return err
 	}
-	log.Warn("cut a torn last record off the MANIFEST left by a crash",
-		"dir", dir, "size", len(data), "cut_at", cut, "original_kept", keep)
+	log.Warn("cut a torn last record left by a crash", "dir", dir, "file", name,
+		"size", len(data), "cut_at", cut, "original_kept", keep)
 	return nil
 }
 
@@ -313,7 +319,23 @@ func manifestTornTail(data []byte) (cut int64, torn bool) {
 	if len(data) < magicLen || !bytes.Equal(data[:4], []byte("Bdgr")) {
 		return 0, false
 	}
-	off := magicLen
+	return tornTail(data, magicLen)
+}
+
+// registryTornTail is manifestTornTail for KEYREGISTRY (key_registry.go:
+// a 16-byte IV and the 12-byte encrypted sanity text, then data keys in the
+// MANIFEST's record framing). A file shorter than that header is not torn
+// (Badger writes it whole, by rename).
+func registryTornTail(data []byte) (cut int64, torn bool) {
+	const headerLen = 16 + len("Hello Badger")
+	if len(data) < headerLen {
+		return 0, false
+	}
+	return tornTail(data, headerLen)
+}
+
+// tornTail walks the records from off (see manifestTornTail).
+func tornTail(data []byte, off int) (cut int64, torn bool) {
 	for off < len(data) {
 		end, ok := manifestRecord(data, off)
 		if !ok {

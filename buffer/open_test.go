@@ -11,7 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
+	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -89,48 +90,50 @@ func TestOpen_ClassifyError(t *testing.T) {
 // source, so an upgrade that rewords one fails here instead of turning a
 // recoverable crash into a quarantine or the reverse.
 func TestOpen_ErrorTextsInBadgerSource(t *testing.T) {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		t.Skip("no build info")
-	}
-	modcache := os.Getenv("GOMODCACHE")
-	if modcache == "" {
-		modcache = filepath.Join(build.Default.GOPATH, "pkg", "mod")
+	// Badger's source directory, from where badger.Open was compiled
+	// (relative to the module cache under -trimpath).
+	pc := reflect.ValueOf(badger.Open).Pointer()
+	file, _ := runtime.FuncForPC(pc).FileLine(pc)
+	dir := filepath.Dir(file)
+	if !filepath.IsAbs(dir) {
+		modcache := os.Getenv("GOMODCACHE")
+		if modcache == "" {
+			modcache = filepath.Join(build.Default.GOPATH, "pkg", "mod")
+		}
+		dir = filepath.Join(modcache, dir)
 	}
 	var src []byte
-	for _, d := range info.Deps {
-		if d.Path != "github.com/dgraph-io/badger/v4" && d.Path != "github.com/dgraph-io/ristretto/v2" {
-			continue
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+			b, rerr := os.ReadFile(p)
+			src = append(src, b...)
+			return rerr
 		}
-		dir := filepath.Join(modcache, d.Path+"@"+d.Version)
-		err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
-			if err == nil && !e.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
-				b, rerr := os.ReadFile(p)
-				src = append(src, b...)
-				return rerr
-			}
-			return err
-		})
-		if err != nil {
-			t.Skipf("module source not available (%v)", err)
-		}
+		return err
+	})
+	if err != nil || len(src) == 0 {
+		t.Skipf("Badger's source is not available at %s (%v)", dir, err)
 	}
-	if len(src) == 0 {
-		t.Skip("module source not found")
+	notBadger := map[string]bool{
+		"proto:":                        true, // protobuf's
+		"badger panicked while opening": true, // ours
+		"Create a new file":             true, // ristretto's z.NewFile; TestOpen_RetryRecovers gets it from real Badger
 	}
-	notBadger := map[string]bool{"proto:": true, "badger panicked while opening": true}
 	var texts []string
 	texts = append(texts, openFailTexts...)
 	texts = append(texts, openRetryTexts...)
 	texts = append(texts, openCorruptTexts...)
+	checked := 0
 	for _, s := range texts {
 		if notBadger[s] || isErrnoText(s) {
 			continue
 		}
+		checked++
 		if !bytes.Contains(src, []byte(s)) {
-			t.Errorf("%q is not in Badger's source any more", s)
+			t.Errorf("%q is not in Badger's source (%s) any more", s, dir)
 		}
 	}
+	t.Logf("%d texts found in %s", checked, dir)
 }
 
 func isErrnoText(s string) bool {
@@ -193,6 +196,31 @@ func TestOpen_ManifestTornTail(t *testing.T) {
 	}
 }
 
+func TestOpen_RegistryTornTail(t *testing.T) {
+	header := bytes.Repeat([]byte{0x11}, 28) // IV + encrypted sanity text
+	good := append(slices.Clone(header), manifestBytes([]byte("\x08\x01\x12\x20key-one"), []byte("\x08\x02\x12\x20key-two"))[8:]...)
+	last := len(manifestBytes([]byte("\x08\x01\x12\x20key-one"))) - 8 + 28
+	tests := []struct {
+		name     string
+		data     []byte
+		wantCut  int64
+		wantTorn bool
+	}{
+		{"intact", good, 0, false},
+		{"header only", header, 0, false},
+		{"shorter than the header", header[:20], 0, false},
+		{"new key cut short", good[:len(good)-4], int64(last), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cut, torn := registryTornTail(tt.data)
+			if cut != tt.wantCut || torn != tt.wantTorn {
+				t.Errorf("registryTornTail = %d, %v; want %d, %v", cut, torn, tt.wantCut, tt.wantTorn)
+			}
+		})
+	}
+}
+
 func FuzzManifestTornTail(f *testing.F) {
 	good := manifestBytes([]byte("\x0a\x04\x08\x01\x10\x00"), []byte("\x0a\x06\x08\x02\x10\x00\x18\x01"))
 	f.Add(good)
@@ -200,28 +228,35 @@ func FuzzManifestTornTail(f *testing.F) {
 	f.Add(append(slices.Clone(good), 0, 0, 0x10, 0, 1, 2, 3, 4, 5))
 	f.Add([]byte("Bdgr"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cut, torn := manifestTornTail(data)
-		if !torn {
-			if cut != 0 {
-				t.Fatalf("cut %d without a torn tail", cut)
-			}
-			return
-		}
-		if cut < 8 || cut >= int64(len(data)) {
-			t.Fatalf("cut %d outside the records of a %d-byte file", cut, len(data))
-		}
-		// What is kept is a sequence of whole, valid records.
-		for off := 8; off < int(cut); {
-			end, ok := manifestRecord(data[:cut], off)
-			if !ok {
-				t.Fatalf("kept record at %d is not valid", off)
-			}
-			off = end
-		}
-		if _, again := manifestTornTail(data[:cut]); again {
-			t.Fatal("the cut file still has a torn tail")
-		}
+		checkTornTail(t, data, 8, manifestTornTail)
+		checkTornTail(t, data, 28, registryTornTail)
 	})
+}
+
+// checkTornTail: a cut lies inside the records, keeps only whole valid
+// records, and leaves nothing torn.
+func checkTornTail(t *testing.T, data []byte, header int, torn func([]byte) (int64, bool)) {
+	t.Helper()
+	cut, ok := torn(data)
+	if !ok {
+		if cut != 0 {
+			t.Fatalf("cut %d without a torn tail", cut)
+		}
+		return
+	}
+	if cut < int64(header) || cut >= int64(len(data)) {
+		t.Fatalf("cut %d outside the records of a %d-byte file", cut, len(data))
+	}
+	for off := header; off < int(cut); {
+		end, ok := manifestRecord(data[:cut], off)
+		if !ok {
+			t.Fatalf("kept record at %d is not valid", off)
+		}
+		off = end
+	}
+	if _, again := torn(data[:cut]); again {
+		t.Fatal("the cut file still has a torn tail")
+	}
 }
 
 // crashImage builds a database that has a table on disk and a MANIFEST
@@ -229,10 +264,10 @@ func FuzzManifestTornTail(f *testing.F) {
 // WAL, and copies its files while the store is still open: what a SIGKILL
 // leaves. before is the same copy taken one Put earlier, so the bytes of
 // that last Put's commit are the difference.
-func crashImage(t *testing.T) (before, after string, ids []string, last string) {
+func crashImage(t *testing.T, opts Options) (before, after string, ids []string, last string) {
 	t.Helper()
 	live := filepath.Join(t.TempDir(), "live")
-	s, err := Open(live, Options{})
+	s, err := Open(live, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +279,7 @@ func crashImage(t *testing.T) (before, after string, ids []string, last string) 
 	if err := s.Close(); err != nil { // flushes the memtable: a table, MANIFEST records
 		t.Fatal(err)
 	}
-	s, err = Open(live, Options{})
+	s, err = Open(live, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,6 +330,13 @@ func copyDir(t *testing.T, src, dst string) {
 }
 
 // logFiles lists dir's files with the suffix, in name order.
+// rawOptions are the Badger options Open uses, for opening a state with
+// bare badger.Open.
+func rawOptions(dir string, key []byte) badger.Options {
+	s := &Store{dir: dir, opts: Options{EncryptionKey: key}, log: slog.New(slog.DiscardHandler)}
+	return s.badgerOptions()
+}
+
 func logFiles(t *testing.T, dir, suffix string) []string {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
@@ -312,13 +354,19 @@ func logFiles(t *testing.T, dir, suffix string) []string {
 
 func lastRecord(t *testing.T, manifest []byte) (off, end int) {
 	t.Helper()
-	off = 8
+	return lastRecordFrom(t, manifest, 8)
+}
+
+// lastRecordFrom finds the last record of a MANIFEST or KEYREGISTRY image
+// whose records start at off.
+func lastRecordFrom(t *testing.T, data []byte, off int) (int, int) {
+	t.Helper()
 	for {
-		e, ok := manifestRecord(manifest, off)
+		e, ok := manifestRecord(data, off)
 		if !ok {
-			t.Fatalf("bad record at %d in the image's MANIFEST", off)
+			t.Fatalf("bad record at %d in the image", off)
 		}
-		if e == len(manifest) {
+		if e == len(data) {
 			return off, e
 		}
 		off = e
@@ -345,13 +393,14 @@ func appendFile(t *testing.T, path string, b []byte) {
 func TestOpen_CrashStates(t *testing.T) {
 	tests := []struct {
 		name     string
+		key      []byte                                          // encryption at rest
 		mutate   func(t *testing.T, before, after string) string // returns the dir to open
 		rawClass openClass
 		lastOK   bool // the last Put survives
 		torn     bool // a MANIFEST.torn-* copy is kept
 	}{
-		{"control: the copy as is", func(t *testing.T, _, after string) string { return after }, openFail, true, false},
-		{"WAL with a torn last commit", func(t *testing.T, before, after string) string {
+		{"control: the copy as is", nil, func(t *testing.T, _, after string) string { return after }, openFail, true, false},
+		{"WAL with a torn last commit", nil, func(t *testing.T, before, after string) string {
 			mem := logFiles(t, after, ".mem")
 			wal := mem[len(mem)-1]
 			b, _ := os.ReadFile(filepath.Join(before, wal))
@@ -371,7 +420,7 @@ func TestOpen_CrashStates(t *testing.T) {
 			}
 			return before
 		}, openFail, false, false},
-		{"WAL with garbage after the last commit", func(t *testing.T, _, after string) string {
+		{"WAL with garbage after the last commit", nil, func(t *testing.T, _, after string) string {
 			mem := logFiles(t, after, ".mem")
 			p := filepath.Join(after, mem[len(mem)-1])
 			a, _ := os.ReadFile(p)
@@ -382,7 +431,7 @@ func TestOpen_CrashStates(t *testing.T) {
 			}
 			return after
 		}, openFail, true, false},
-		{"empty WAL being deleted (seen in the crash test)", func(t *testing.T, _, after string) string {
+		{"empty WAL being deleted (seen in the crash test)", nil, func(t *testing.T, _, after string) string {
 			// As in the crash test: the WAL a session replayed after a crash
 			// was flushed and truncated to 0, not yet unlinked, and the
 			// session's own WAL (the next fid) holds its Puts.
@@ -398,13 +447,13 @@ func TestOpen_CrashStates(t *testing.T) {
 			}
 			return after
 		}, openRetry, true, false},
-		{"empty WAL being created", func(t *testing.T, _, after string) string {
+		{"empty WAL being created", nil, func(t *testing.T, _, after string) string {
 			if err := os.WriteFile(filepath.Join(after, "00099.mem"), nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			return after
 		}, openRetry, true, false},
-		{"empty value log at the end", func(t *testing.T, _, after string) string {
+		{"empty value log at the end", nil, func(t *testing.T, _, after string) string {
 			vl := logFiles(t, after, ".vlog")
 			var fid int
 			fmt.Sscanf(vl[len(vl)-1], "%06d.vlog", &fid)
@@ -413,7 +462,7 @@ func TestOpen_CrashStates(t *testing.T) {
 			}
 			return after
 		}, openRetry, true, false},
-		{"MANIFEST: last record cut, its length past the file", func(t *testing.T, _, after string) string {
+		{"MANIFEST: last record cut, its length past the file", nil, func(t *testing.T, _, after string) string {
 			p := filepath.Join(after, badger.ManifestFilename)
 			m, _ := os.ReadFile(p)
 			off, end := lastRecord(t, m)
@@ -422,7 +471,7 @@ func TestOpen_CrashStates(t *testing.T) {
 			appendFile(t, p, rec)
 			return after
 		}, openCorrupt, true, true},
-		{"MANIFEST: last record zeroed (power cut)", func(t *testing.T, _, after string) string {
+		{"MANIFEST: last record zeroed (power cut)", nil, func(t *testing.T, _, after string) string {
 			p := filepath.Join(after, badger.ManifestFilename)
 			m, _ := os.ReadFile(p)
 			off, end := lastRecord(t, m)
@@ -430,7 +479,7 @@ func TestOpen_CrashStates(t *testing.T) {
 			appendFile(t, p, rec)
 			return after
 		}, openCorrupt, true, true},
-		{"all of it at once", func(t *testing.T, before, after string) string {
+		{"all of it at once", nil, func(t *testing.T, before, after string) string {
 			for _, f := range []string{"00098.mem", "000099.vlog"} {
 				if err := os.WriteFile(filepath.Join(after, f), nil, 0o600); err != nil {
 					t.Fatal(err)
@@ -442,16 +491,24 @@ func TestOpen_CrashStates(t *testing.T) {
 			appendFile(t, p, append(slices.Clone(m[off:off+8]), make([]byte, end-off-8)...))
 			return after
 		}, openCorrupt, true, true},
+		{"encrypted: control", bytes.Repeat([]byte{3}, 32), func(t *testing.T, _, after string) string { return after }, openFail, true, false},
+		{"encrypted: KEYREGISTRY with a torn new data key", bytes.Repeat([]byte{3}, 32), func(t *testing.T, _, after string) string {
+			p := filepath.Join(after, badger.KeyRegistryFileName)
+			r, _ := os.ReadFile(p)
+			off, end := lastRecordFrom(t, r, 28)
+			rec := slices.Clone(r[off:end])
+			appendFile(t, p, rec[:len(rec)/2]) // the rotation's O_DSYNC write cut short
+			return after
+		}, openCorrupt, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, after, ids, last := crashImage(t)
+			before, after, ids, last := crashImage(t, Options{EncryptionKey: tt.key})
 			dir := tt.mutate(t, before, after)
 
 			raw := filepath.Join(t.TempDir(), "raw")
 			copyDir(t, dir, raw)
-			db, err := openBadger(raw, badger.DefaultOptions(raw).WithLogger(nil).WithMemTableSize(4<<20).
-				WithValueLogFileSize(16<<20).WithValueThreshold(valueThreshold).WithCompression(0))
+			db, err := openBadger(raw, rawOptions(raw, tt.key))
 			if err == nil {
 				_ = db.Close()
 			}
@@ -460,7 +517,7 @@ func TestOpen_CrashStates(t *testing.T) {
 			}
 
 			var logs logBuffer
-			s, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+			s, err := Open(dir, Options{EncryptionKey: tt.key, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 			if err != nil {
 				t.Fatalf("Open: %v\n%s", err, logs.String())
 			}
@@ -482,13 +539,13 @@ func TestOpen_CrashStates(t *testing.T) {
 			if err := s.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if torn, _ := filepath.Glob(filepath.Join(dir, "MANIFEST.torn-*")); (len(torn) == 1) != tt.torn {
-				t.Errorf("MANIFEST.torn copies: %v, want one: %v", torn, tt.torn)
+			if torn, _ := filepath.Glob(filepath.Join(dir, "*.torn-*")); (len(torn) == 1) != tt.torn {
+				t.Errorf(".torn copies: %v, want one: %v", torn, tt.torn)
 			}
 			if moved, _ := filepath.Glob(dir + ".corrupt-*"); len(moved) != 0 {
 				t.Errorf("moved aside: %v", moved)
 			}
-			s = openT(t, dir, Options{}) // and it stays openable
+			s = openT(t, dir, Options{EncryptionKey: tt.key}) // and it stays openable
 			if _, _, ok, _ := s.Outcome("after-repair"); !ok || s.Quarantined() != "" {
 				t.Errorf("second reopen: after-repair present %v, quarantined %q", ok, s.Quarantined())
 			}
@@ -500,7 +557,7 @@ func TestOpen_CrashStates(t *testing.T) {
 // good ones after it is damage, not a torn tail; Open does not cut it and
 // moves the database aside as before.
 func TestOpen_DamagedManifestStillQuarantined(t *testing.T) {
-	_, dir, _, _ := crashImage(t)
+	_, dir, _, _ := crashImage(t, Options{})
 	p := filepath.Join(dir, badger.ManifestFilename)
 	m, err := os.ReadFile(p)
 	if err != nil {
@@ -555,12 +612,11 @@ func TestOpen_LockedDebrisUntouched(t *testing.T) {
 // everything in it (what openDB's retry relies on should debris repair
 // ever miss one).
 func TestOpen_RetryRecovers(t *testing.T) {
-	_, dir, ids, _ := crashImage(t)
+	_, dir, ids, _ := crashImage(t, Options{})
 	if err := os.WriteFile(filepath.Join(dir, "00099.mem"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := badger.DefaultOptions(dir).WithLogger(nil).WithMemTableSize(4 << 20).WithValueLogFileSize(16 << 20).
-		WithValueThreshold(valueThreshold).WithCompression(0)
+	o := rawOptions(dir, nil)
 	_, err := openBadger(dir, o)
 	if classifyOpenError(err) != openRetry {
 		t.Fatalf("first attempt: %v (class %v), want class retry", err, classifyOpenError(err))
