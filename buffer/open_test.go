@@ -298,9 +298,8 @@ func crashImage(t *testing.T, opts Options) (before, after string, ids []string,
 	return before, after, ids, last
 }
 
-// copyDir copies the regular files of src to dst keeping their sizes, and
-// writes only up to their last non-zero byte (the logs are large sparse
-// files).
+// copyDir copies the regular files of src to dst keeping their sizes,
+// writing only their non-zero chunks (the logs are large sparse files).
 func copyDir(t *testing.T, src, dst string) {
 	t.Helper()
 	if err := os.MkdirAll(dst, 0o700); err != nil {
@@ -318,18 +317,47 @@ func copyDir(t *testing.T, src, dst string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := len(bytes.TrimRight(b, "\x00"))
-		p := filepath.Join(dst, e.Name())
-		if err := os.WriteFile(p, b[:n], 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Truncate(p, int64(len(b))); err != nil {
-			t.Fatal(err)
-		}
+		writeSparse(t, filepath.Join(dst, e.Name()), b)
 	}
 }
 
-// logFiles lists dir's files with the suffix, in name order.
+var zeroChunk = make([]byte, 64<<10)
+
+// writeSparse writes b to path, skipping all-zero chunks.
+func writeSparse(t *testing.T, path string, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for off := 0; off < len(b); off += len(zeroChunk) {
+		c := b[off:min(off+len(zeroChunk), len(b))]
+		if bytes.Equal(c, zeroChunk[:len(c)]) {
+			continue
+		}
+		if _, err := f.WriteAt(c, int64(off)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Truncate(int64(len(b))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dataEnd is the offset after the last non-zero byte of b.
+func dataEnd(b []byte) int {
+	end := len(b)
+	for end > 0 {
+		start := max(end-len(zeroChunk), 0)
+		if !bytes.Equal(b[start:end], zeroChunk[:end-start]) {
+			return len(bytes.TrimRight(b[:end], "\x00"))
+		}
+		end = start
+	}
+	return 0
+}
+
 // rawOptions are the Badger options Open uses, for opening a state with
 // bare badger.Open.
 func rawOptions(dir string, key []byte) badger.Options {
@@ -409,26 +437,22 @@ func TestOpen_CrashStates(t *testing.T) {
 			for d < len(b) && b[d] == a[d] {
 				d++
 			}
-			end := len(bytes.TrimRight(a, "\x00"))
+			end := dataEnd(a)
 			if d >= end {
 				t.Fatalf("the last Put left no bytes in %s", wal)
 			}
 			// the kill came half-way through copying the commit into the mapping
 			copy(b[d:], a[d:d+(end-d)/2])
-			if err := os.WriteFile(filepath.Join(before, wal), b, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			writeSparse(t, filepath.Join(before, wal), b)
 			return before
 		}, openFail, false, false},
 		{"WAL with garbage after the last commit", nil, func(t *testing.T, _, after string) string {
 			mem := logFiles(t, after, ".mem")
 			p := filepath.Join(after, mem[len(mem)-1])
 			a, _ := os.ReadFile(p)
-			end := len(bytes.TrimRight(a, "\x00"))
+			end := dataEnd(a)
 			copy(a[end+8:], bytes.Repeat([]byte{0x5a, 0xa5, 0x01, 0x7f}, 64))
-			if err := os.WriteFile(p, a, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			writeSparse(t, p, a)
 			return after
 		}, openFail, true, false},
 		{"empty WAL being deleted (seen in the crash test)", nil, func(t *testing.T, _, after string) string {
@@ -501,9 +525,28 @@ func TestOpen_CrashStates(t *testing.T) {
 			return after
 		}, openCorrupt, true, true},
 	}
+	type image struct {
+		before, after string
+		ids           []string
+		last          string
+	}
+	images := map[bool]image{}
+	for _, enc := range []bool{false, true} {
+		var key []byte
+		if enc {
+			key = bytes.Repeat([]byte{3}, 32)
+		}
+		var im image
+		im.before, im.after, im.ids, im.last = crashImage(t, Options{EncryptionKey: key})
+		images[enc] = im
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before, after, ids, last := crashImage(t, Options{EncryptionKey: tt.key})
+			im := images[tt.key != nil]
+			before, after := filepath.Join(t.TempDir(), "before"), filepath.Join(t.TempDir(), "after")
+			copyDir(t, im.before, before)
+			copyDir(t, im.after, after)
+			ids, last := im.ids, im.last
 			dir := tt.mutate(t, before, after)
 
 			raw := filepath.Join(t.TempDir(), "raw")
