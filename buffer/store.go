@@ -32,8 +32,10 @@ type Options struct {
 	// SIGBUS rather than an error; this reserve keeps us away from that edge.
 	// Default 64 MiB; negative disables the check.
 	MinFreeSpace int64
-	// TrimInterval: how often the table mappings are paged out of the
-	// process (see trim.go). Default 1s; negative disables.
+	// TrimInterval: the longest time between two page-outs of Badger's
+	// file mappings (.sst, .mem, .vlog; see trim.go); a page-out also runs
+	// as soon as they have grown by 2 MiB (checked every 20 ms). Default
+	// 1s; negative disables.
 	TrimInterval time.Duration
 }
 
@@ -245,7 +247,6 @@ func (s *Store) badgerOptions() badger.Options {
 	// 1 MB tables on every level (default doubles per level): a builder
 	// allocates twice its table size and compactions run several at once.
 	o.TableSizeMultiplier = 1
-	o = expOptions(o)
 	if s.opts.EncryptionKey != nil {
 		o = o.WithEncryptionKey(s.opts.EncryptionKey)
 	}

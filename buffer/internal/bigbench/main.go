@@ -39,9 +39,10 @@ func main() {
 	memlimit := flag.String("memlimit", "64MiB", "GOMEMLIMIT for the measured child processes")
 	keep := flag.Bool("keep", false, "keep the database directory")
 	trim := flag.Duration("trim", 0, "Options.TrimInterval (0 = the default, negative = off)")
+	smaps := flag.Bool("smaps", false, "also sample /proc/self/smaps every 500ms and report which Badger files make the file-backed RSS (reading smaps holds the mm lock and slows the process a little)")
 	phase := flag.String("phase", "", "internal: run one phase in this process")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the phase to this file (with -phase)")
-	memprofile := flag.String("memprofile", "", "write a heap profile at the end of the phase to this file (with -phase)")
+	memprofile := flag.String("memprofile", "", "write a heap profile halfway through the phase to this file (with -phase)")
 	flag.Parse()
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -52,14 +53,8 @@ func main() {
 	}
 
 	if *phase != "" {
-		if *memprofile != "" {
-			defer func() {
-				if f, err := os.Create(*memprofile); err == nil {
-					_ = pprof.Lookup("heap").WriteTo(f, 0)
-					f.Close()
-				}
-			}()
-		}
+		heapProfile = *memprofile
+		sampleSmaps = *smaps
 		if err := runPhase(*phase, *dir, *n, *size, *recipients, *producers, *ackers, *trim); err != nil {
 			pprof.StopCPUProfile()
 			fmt.Fprintln(os.Stderr, "bigbench:", err)
@@ -95,11 +90,30 @@ func main() {
 	}
 }
 
+// sampleSmaps: the sampler also reads /proc/self/smaps.
+var sampleSmaps bool
+
+// heapProfile is where halfway writes a heap profile ("" = nowhere).
+var heapProfile string
+
+// halfway writes the heap profile, once, when done reaches half of total.
+func halfway(done, total int64, once *sync.Once) {
+	if heapProfile == "" || done < total/2 {
+		return
+	}
+	once.Do(func() {
+		if f, err := os.Create(heapProfile); err == nil {
+			_ = pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+		}
+	})
+}
+
 func passFlags() []string {
 	var out []string
 	flag.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "n", "size", "recipients", "producers", "ackers", "trim":
+		case "n", "size", "recipients", "producers", "ackers", "trim", "smaps":
 			out = append(out, "-"+f.Name, f.Value.String())
 		}
 	})
@@ -107,18 +121,88 @@ func passFlags() []string {
 }
 
 // sampler records the highest anonymous and file-backed RSS seen, every
-// 50ms, to tell which one makes the peak.
+// 50ms, to tell which one makes the peak; every 500ms it also reads
+// /proc/self/smaps (with -smaps) and keeps the split of the file-backed part by kind of
+// Badger file (.sst, .vlog, .mem, other files, and mappings of deleted
+// files) at the sample where it was highest.
 type sampler struct {
 	maxAnon, maxFile atomic.Int64
-	stop             chan struct{}
+	mu               sync.Mutex
+	maxSplit         split
+	stop, done       chan struct{}
+}
+
+// split is resident kB by mapping kind.
+type split struct {
+	sst, vlog, mem, other, deleted int64
+	nsst, ndeleted                 int
+}
+
+func (s split) total() int64 { return s.sst + s.vlog + s.mem + s.other + s.deleted }
+
+func (s split) String() string {
+	return fmt.Sprintf("sst %d kB in %d maps, vlog %d kB, mem %d kB, deleted files %d kB in %d maps, other files %d kB",
+		s.sst, s.nsst, s.vlog, s.mem, s.deleted, s.ndeleted, s.other)
+}
+
+// readSplit sums Rss of this process's file mappings by kind.
+func readSplit() split {
+	var sp split
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		return sp
+	}
+	kind := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":") {
+			kind = ""
+			if len(f) < 6 || !strings.HasPrefix(f[5], "/") {
+				continue
+			}
+			switch path := strings.Join(f[5:], " "); {
+			case strings.HasSuffix(path, "(deleted)"):
+				kind = "deleted"
+				sp.ndeleted++
+			case strings.HasSuffix(path, ".sst"):
+				kind = "sst"
+				sp.nsst++
+			case strings.HasSuffix(path, ".vlog"):
+				kind = "vlog"
+			case strings.HasSuffix(path, ".mem"):
+				kind = "mem"
+			default:
+				kind = "other"
+			}
+			continue
+		}
+		if kind == "" || len(f) < 2 || f[0] != "Rss:" {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[1], 10, 64)
+		switch kind {
+		case "sst":
+			sp.sst += n
+		case "vlog":
+			sp.vlog += n
+		case "mem":
+			sp.mem += n
+		case "deleted":
+			sp.deleted += n
+		default:
+			sp.other += n
+		}
+	}
+	return sp
 }
 
 func startSampler() *sampler {
-	sm := &sampler{stop: make(chan struct{})}
+	sm := &sampler{stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
+		defer close(sm.done)
 		t := time.NewTicker(50 * time.Millisecond)
 		defer t.Stop()
-		for {
+		for i := 0; ; i++ {
 			select {
 			case <-sm.stop:
 				return
@@ -129,6 +213,13 @@ func startSampler() *sampler {
 				if f := kb(status("RssFile:")); f > sm.maxFile.Load() {
 					sm.maxFile.Store(f)
 				}
+				if sampleSmaps && i%10 == 0 {
+					if sp := readSplit(); sp.total() > sm.maxSplit.total() {
+						sm.mu.Lock()
+						sm.maxSplit = sp
+						sm.mu.Unlock()
+					}
+				}
 			}
 		}
 	}()
@@ -137,7 +228,12 @@ func startSampler() *sampler {
 
 func (sm *sampler) String() string {
 	close(sm.stop)
-	return fmt.Sprintf("max sampled anon %d kB, file %d kB", sm.maxAnon.Load(), sm.maxFile.Load())
+	<-sm.done
+	s := fmt.Sprintf("max sampled anon %d kB, file %d kB", sm.maxAnon.Load(), sm.maxFile.Load())
+	if sampleSmaps {
+		s += fmt.Sprintf("; file split at its highest smaps sample: %v", sm.maxSplit)
+	}
+	return s
 }
 
 func kb(v string) int64 {
@@ -162,6 +258,7 @@ func runPhase(phase, dir string, n, size, recipients, producers, ackers int, tri
 	switch phase {
 	case "fill":
 		var next atomic.Int64
+		var prof sync.Once
 		var wg sync.WaitGroup
 		errc := make(chan error, producers)
 		c0 := s.Stats().Commits
@@ -176,6 +273,7 @@ func runPhase(phase, dir string, n, size, recipients, producers, ackers int, tri
 					if i >= int64(n) {
 						return
 					}
+					halfway(i, int64(n), &prof)
 					_, _ = rand.Read(payload)
 					if _, err := s.Put(ctx, buffer.Message{ID: fmt.Sprintf("job-%08d", i), To: fmt.Sprintf("+4915%07d", int(i)%recipients), Payload: payload}); err != nil {
 						errc <- err
@@ -206,6 +304,7 @@ func runPhase(phase, dir string, n, size, recipients, producers, ackers int, tri
 		work := make(chan string, 4*ackers)
 		var wg sync.WaitGroup
 		var acked atomic.Int64
+		var prof sync.Once
 		errc := make(chan error, ackers)
 		for range ackers {
 			wg.Add(1)
@@ -216,7 +315,7 @@ func runPhase(phase, dir string, n, size, recipients, producers, ackers int, tri
 						errc <- err
 						return
 					}
-					acked.Add(1)
+					halfway(acked.Add(1), int64(depth), &prof)
 				}
 			}()
 		}
