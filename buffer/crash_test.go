@@ -417,6 +417,15 @@ func runCrashChild(t *testing.T, dir string, round int, k crashKill, m *crashMod
 				t.Errorf("round %d: %s re-leased with SendStarted=%s after a crash during its send", round, f[1], f[2])
 			}
 			delete(m.retrying, f[1])
+			// What the lease showed is now the truth: a Retry that
+			// committed unseen (killed before "retried") cleared the
+			// flag, and a later kill before MarkSending must not be held
+			// against the store.
+			if f[2] == "true" {
+				m.sending[f[1]] = true
+			} else {
+				delete(m.sending, f[1])
+			}
 		case "sending":
 			m.sending[f[1]] = true
 		case "acked":
