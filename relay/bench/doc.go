@@ -10,7 +10,7 @@
 //     fake relay.Signal that timestamps the calls; p50/p99/max.
 //   - BenchmarkRelaydRSS: the real relayd binary (built by the benchmark) as a child process
 //     with a fake signal-cli whose sends never finish, filled with 100,000 queued jobs and then
-//     fed 100 jobs/s; VmHWM and VmRSS from /proc, under GOMEMLIMIT 96MiB (the unit's) and 48MiB.
+//     fed 100 jobs/s; VmHWM and VmRSS from /proc, under GOMEMLIMIT 96MiB and 48MiB (the unit's).
 //
 // All of them need Mosquitto (mqtttest skips without it). The machine they ran on is noted
 // with the numbers in issue 5; run them with -count and read medians.

@@ -81,7 +81,7 @@ const (
 // rss-file-MiB (mapped files), the latter split by /proc/<pid>/smaps of that sample into
 // rss-badger-MiB (Badger's .sst/.mem/.vlog mappings, which buffer's trimmer pages out) and
 // rss-text-MiB (every other file: relayd's own text, a floor), end-rss-MiB, fill-jobs/s. Sub-benchmarks
-// set GOMEMLIMIT: 96MiB (the systemd unit's) and 48MiB. One run per call whatever b.N.
+// set GOMEMLIMIT: 96MiB and 48MiB (the systemd unit's). One run per call whatever b.N.
 func BenchmarkRelaydRSS(b *testing.B) {
 	for _, limit := range []string{"96MiB", "48MiB"} {
 		b.Run("GOMEMLIMIT="+limit, func(b *testing.B) { benchRSS(b, limit) })
