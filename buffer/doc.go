@@ -34,9 +34,17 @@
 //     the id belongs to whoever leased it next.
 //   - Open never scans the queue: counters and cursors are in one meta
 //     record rewritten by every commit.
-//   - A database Badger cannot open (damage) is renamed to
-//     <dir>.corrupt-<timestamp>, never deleted; Quarantined reports it. An
-//     undecodable record is moved to the b/ key space and its recipient's
+//   - What a crash leaves is repaired before Badger opens, under its
+//     directory lock: empty .mem/.vlog files (Badger deletes and creates
+//     them in two steps; a SIGKILL between them made Badger refuse to open,
+//     and Open used to move a healthy database aside), a torn last MANIFEST
+//     or KEYREGISTRY record (the original kept as <file>.torn-<timestamp>).
+//     Transient I/O errors are retried (3 attempts). Only errors Badger's
+//     source names as damage rename the database to
+//     <dir>.corrupt-<timestamp> (never deleted; Quarantined reports it); a
+//     held lock, permissions, a full or read-only disk, a wrong key or
+//     version and unknown errors make Open return *OpenError and move
+//     nothing (see open.go). An undecodable record is moved to the b/ key space and its recipient's
 //     queue continues; the id's outcome becomes OutcomeCorrupt.
 //   - Writes that add data fail with ErrDiskFull (nothing written) when the
 //     filesystem has less than Options.MinFreeSpace free or the commit
