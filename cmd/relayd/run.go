@@ -544,8 +544,8 @@ func watchHealth(ctx context.Context, cfg config.Config, h *relay.Health, sup *s
 	}
 }
 
-// prune enforces the retention of the journal and of the sent index (receipts older than the
-// dedup window are not matched to jobs any more).
+// prune enforces the retention of the journal, of the sent index (receipts older than the
+// dedup window are not matched to jobs any more) and of the recipients' uuids.
 func prune(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger) {
 	now := time.Now()
 	if n, err := st.PruneJournal(now.Add(-cfg.Buffer.JournalRetention.D())); err != nil {
@@ -557,6 +557,12 @@ func prune(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Lo
 		log.Error("sent index retention", "err", err)
 	} else if n > 0 {
 		log.Info("sent index retention", "removed", n)
+	}
+	// Hidden-number customers are recognised for as long as their sends are journaled.
+	if n, err := st.PruneRecipients(ctx, now.Add(-cfg.Buffer.JournalRetention.D())); err != nil {
+		log.Error("recipient uuid retention", "err", err)
+	} else if n > 0 {
+		log.Info("recipient uuid retention", "removed", n)
 	}
 }
 

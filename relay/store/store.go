@@ -386,10 +386,28 @@ func (s *Store) PruneJournal(before time.Time) (int, error) { return s.b.Journal
 
 // PruneSent drops sent-index entries older than before (receipts for them are ignored then).
 func (s *Store) PruneSent(ctx context.Context, before time.Time) (int, error) {
-	var old []string
-	err := s.sent.Each("", func(k string, v []byte) bool {
+	return pruneKV(ctx, s.sent, before, func(v []byte) (time.Time, error) {
 		var r relay.SentRecord
-		if json.Unmarshal(v, &r) != nil || r.SentAt.Before(before) {
+		err := json.Unmarshal(v, &r)
+		return r.SentAt, err
+	})
+}
+
+// PruneRecipients drops uuid → number entries whose last send is older than before: a STOP from
+// such a hidden number then goes to the shop on P/inbound instead of being applied.
+func (s *Store) PruneRecipients(ctx context.Context, before time.Time) (int, error) {
+	return pruneKV(ctx, s.b.KV(recipientsNS), before, func(v []byte) (time.Time, error) {
+		var r recipient
+		err := json.Unmarshal(v, &r)
+		return r.At, err
+	})
+}
+
+// pruneKV deletes the entries of kv whose time (at) is before before; unreadable entries go too.
+func pruneKV(ctx context.Context, kv *buffer.KV, before time.Time, at func([]byte) (time.Time, error)) (int, error) {
+	var old []string
+	err := kv.Each("", func(k string, v []byte) bool {
+		if t, err := at(v); err != nil || t.Before(before) {
 			old = append(old, k)
 		}
 		return true
@@ -398,7 +416,7 @@ func (s *Store) PruneSent(ctx context.Context, before time.Time) (int, error) {
 		return 0, err
 	}
 	for _, k := range old {
-		if err := s.sent.Delete(ctx, k); err != nil {
+		if err := kv.Delete(ctx, k); err != nil {
 			return 0, err
 		}
 	}
