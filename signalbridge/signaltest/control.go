@@ -46,44 +46,27 @@ type ControlReply struct {
 
 // ServeControl accepts control connections on l until Close.
 func (f *Fake) ServeControl(l net.Listener) {
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		_ = l.Close()
-		return
-	}
-	f.listeners = append(f.listeners, l)
-	f.wg.Add(1)
-	f.mu.Unlock()
-	go func() {
-		defer f.wg.Done()
-		for {
-			conn, err := l.Accept()
-			if err != nil {
-				return
-			}
-			f.wg.Add(1)
-			go func() {
-				defer f.wg.Done()
-				defer conn.Close()
-				go func() { <-f.closing; conn.Close() }()
-				sc := bufio.NewScanner(conn)
-				enc := json.NewEncoder(conn)
-				for sc.Scan() {
-					var cmd ControlCommand
-					var rep ControlReply
-					if err := json.Unmarshal(sc.Bytes(), &cmd); err != nil {
-						rep.Error = err.Error()
-					} else {
-						rep = f.Control(cmd)
-					}
-					if enc.Encode(rep) != nil {
-						return
-					}
-				}
-			}()
+	f.acceptLoop(l, f.serveControlConn)
+}
+
+// serveControlConn answers control lines on one connection until EOF or Close.
+func (f *Fake) serveControlConn(conn net.Conn) {
+	defer conn.Close()
+	go func() { <-f.closing; conn.Close() }()
+	sc := bufio.NewScanner(conn)
+	enc := json.NewEncoder(conn)
+	for sc.Scan() {
+		var cmd ControlCommand
+		var rep ControlReply
+		if err := json.Unmarshal(sc.Bytes(), &cmd); err != nil {
+			rep.Error = err.Error()
+		} else {
+			rep = f.Control(cmd)
 		}
-	}()
+		if enc.Encode(rep) != nil {
+			return
+		}
+	}
 }
 
 // Control executes one control command (see ControlCommand).

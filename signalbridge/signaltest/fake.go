@@ -283,6 +283,12 @@ func (f *Fake) ListenTCP(addr string) (string, error) {
 
 // Serve accepts connections on l until Close.
 func (f *Fake) Serve(l net.Listener) {
+	f.acceptLoop(l, func(conn net.Conn) { f.ServeConn(conn) })
+}
+
+// acceptLoop hands every connection accepted on l to serve, each in its own goroutine, until
+// Close closes l; Close waits for the loop and for every serve.
+func (f *Fake) acceptLoop(l net.Listener, serve func(net.Conn)) {
 	f.mu.Lock()
 	if f.closed {
 		f.mu.Unlock()
@@ -302,7 +308,7 @@ func (f *Fake) Serve(l net.Listener) {
 			f.wg.Add(1)
 			go func() {
 				defer f.wg.Done()
-				f.ServeConn(conn)
+				serve(conn)
 			}()
 		}
 	}()
