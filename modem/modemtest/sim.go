@@ -620,11 +620,7 @@ func (s *Sim) command(raw string) (gone bool) {
 	s.commands = append(s.commands, cmd)
 	hook := s.hook
 	s.mu.Unlock()
-	if hook != nil {
-		s.inHook.Store(true)
-		hook(cmd)
-		s.inHook.Store(false)
-	}
+	s.runHook(hook, cmd)
 	s.mu.Lock()
 	if s.unplugRq {
 		s.mu.Unlock()
@@ -651,6 +647,17 @@ func (s *Sim) command(raw string) (gone bool) {
 	gone = s.unplugRq
 	s.mu.Unlock()
 	return gone
+}
+
+// runHook calls a test's hook, if any, on the reader goroutine; while it runs, Unplug knows
+// not to wait for the reader.
+func (s *Sim) runHook(hook func(string), arg string) {
+	if hook == nil {
+		return
+	}
+	s.inHook.Store(true)
+	defer s.inHook.Store(false)
+	hook(arg)
 }
 
 var floodLines = []string{"^RSSI: 17", "+CREG: 1", "RING", "^BOOT:12345,0,0,0,72", "+QIND: \"csq\",20,99", "^MODE:5,4"}
@@ -904,11 +911,7 @@ func (s *Sim) submit() (gone bool) {
 	s.cmgsLen, s.pduBuf = 0, nil
 	hook := s.pduHook
 	s.mu.Unlock()
-	if hook != nil {
-		s.inHook.Store(true)
-		hook(h)
-		s.inHook.Store(false)
-	}
+	s.runHook(hook, h)
 	s.mu.Lock()
 	if s.unplugRq {
 		s.mu.Unlock()
@@ -926,19 +929,9 @@ func (s *Sim) submit() (gone bool) {
 		return false
 	}
 	s.mu.Unlock()
-	p, err := pdumode.UnmarshalHexString(h)
-	if err != nil || len(p.TPDU) != want {
-		s.reply(nil, "+CMS ERROR: 304")
-		return false
-	}
-	t, err := sms.Unmarshal(p.TPDU, sms.AsMO)
-	if err != nil || t.SmsType() != tpdu.SmsSubmit {
-		s.reply(nil, "+CMS ERROR: 304")
-		return false
-	}
-	text, err := sms.Decode([]*tpdu.TPDU{t})
-	if err != nil {
-		s.reply(nil, "+CMS ERROR: 304")
+	t, text, ok := decodeSubmit(h, want)
+	if !ok {
+		s.reply(nil, "+CMS ERROR: 304") // invalid PDU parameter
 		return false
 	}
 	total, seq, ref, ok := t.ConcatInfo()
@@ -982,6 +975,24 @@ func (s *Sim) submit() (gone bool) {
 		}
 	}
 	return false
+}
+
+// decodeSubmit decodes the hex PDU (with SMSC field) typed after AT+CMGS=want: an SMS-SUBMIT
+// whose TPDU is want octets long, and its text.
+func decodeSubmit(h string, want int) (*tpdu.TPDU, []byte, bool) {
+	p, err := pdumode.UnmarshalHexString(h)
+	if err != nil || len(p.TPDU) != want {
+		return nil, nil, false
+	}
+	t, err := sms.Unmarshal(p.TPDU, sms.AsMO)
+	if err != nil || t.SmsType() != tpdu.SmsSubmit {
+		return nil, nil, false
+	}
+	text, err := sms.Decode([]*tpdu.TPDU{t})
+	if err != nil {
+		return nil, nil, false
+	}
+	return t, text, true
 }
 
 // statusReport builds the SMS-STATUS-REPORT saying message mr to sp.To was delivered.
