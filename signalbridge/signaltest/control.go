@@ -51,8 +51,16 @@ func (f *Fake) ServeControl(l net.Listener) {
 
 // serveControlConn answers control lines on one connection until EOF or Close.
 func (f *Fake) serveControlConn(conn net.Conn) {
+	done := make(chan struct{})
+	defer close(done)
 	defer conn.Close()
-	go func() { <-f.closing; conn.Close() }()
+	go func() { // Close ends a connection blocked in Scan
+		select {
+		case <-f.closing:
+			conn.Close()
+		case <-done:
+		}
+	}()
 	sc := bufio.NewScanner(conn)
 	enc := json.NewEncoder(conn)
 	for sc.Scan() {
