@@ -41,15 +41,6 @@ type ConsentKeeper interface {
 // it fails, nothing of the change is kept and the same record or message can be handled again.
 type ConsentCommit func(ctx context.Context, w *ConsentWrite, ch ConsentChange) error
 
-// IDIndex is what an Outbox may also offer: whether a job id was accepted within the dedup
-// window. With it, a job whose id is known is answered duplicate even when this copy of it is
-// invalid (ARCHITECTURE rule 3: the id is the shop's key; a backend that publishes a job again
-// after its expires_at passed must hear duplicate, not a rejected that reads as if the first
-// copy had failed). Without it, such a copy is rejected.
-type IDIndex interface {
-	Seen(id string) (bool, error)
-}
-
 // ConsentRecord is a P/consent payload (contract v1).
 type ConsentRecord struct {
 	To      string    `json:"to"`
@@ -217,17 +208,15 @@ func (in *Intake) reject(ctx context.Context, now time.Time, err error) error {
 		in.log.Warn("rejected a payload without a readable id", "code", fe.Code, "field", fe.Field, "detail", fe.Detail)
 		return nil
 	}
-	if ix, ok := in.outbox.(IDIndex); ok {
-		seen, err := ix.Seen(fe.ID)
-		if err != nil {
-			// Not acknowledged: the broker redelivers it, as for a job that could not be stored.
-			return fmt.Errorf("looking up job id %s: %w", fe.ID, err)
-		}
-		if seen {
-			in.log.Info("invalid copy of an accepted job answered duplicate", "id", fe.ID, "field", fe.Field, "code", fe.Code)
-			return in.events.Publish(ctx, duplicateEvent(fe.ID, "", now,
-				"; this copy was also invalid ("+fe.Error()+")"))
-		}
+	seen, err := in.outbox.Seen(fe.ID)
+	if err != nil {
+		// Not acknowledged: the broker redelivers it, as for a job that could not be stored.
+		return fmt.Errorf("looking up job id %s: %w", fe.ID, err)
+	}
+	if seen {
+		in.log.Info("invalid copy of an accepted job answered duplicate", "id", fe.ID, "field", fe.Field, "code", fe.Code)
+		return in.events.Publish(ctx, duplicateEvent(fe.ID, "", now,
+			"; this copy was also invalid ("+fe.Error()+")"))
 	}
 	in.log.Info("rejected job", "id", fe.ID, "field", fe.Field, "code", fe.Code)
 	return in.events.Publish(ctx, Event{ID: fe.ID, Event: EventRejected, At: ts(now),

@@ -92,7 +92,10 @@ func (o *memOutbox) Submit(_ context.Context, s Stored, events ...Event) func() 
 	}
 }
 
-// indexedOutbox also answers Seen (IDIndex).
+// Seen of a memOutbox knows no id: the outbox's dedup window no longer holds it.
+func (o *memOutbox) Seen(string) (bool, error) { return false, nil }
+
+// indexedOutbox answers Seen from the ids it holds.
 type indexedOutbox struct {
 	*memOutbox
 	failSeen error
@@ -215,7 +218,7 @@ func TestIntake_SubmitJob(t *testing.T) {
 		name        string
 		payload     string
 		seen        []string // ids the outbox already holds
-		indexed     bool     // the outbox answers Seen
+		indexed     bool     // the outbox's Seen knows the ids it holds (false: it knows none)
 		redelivered bool
 		failPut     error
 		failPublish error
@@ -248,7 +251,7 @@ func TestIntake_SubmitJob(t *testing.T) {
 			seen: []string{"j1"}, indexed: true, events: []string{"duplicate j1 duplicate"}},
 		{name: "invalid job, indexed, id unknown", payload: `{"id":"j2","to":"+49123","text":"x"}`, seen: []string{"j1"}, indexed: true,
 			events: []string{"rejected j2 invalid_number to"}},
-		{name: "invalid copy of an accepted id, not indexed", payload: `{"id":"j1","to":"+4915112345678","text":"x","expires_at":"2026-11-21T11:00:00Z"}`,
+		{name: "invalid copy of an id the dedup index no longer holds", payload: `{"id":"j1","to":"+4915112345678","text":"x","expires_at":"2026-11-21T11:00:00Z"}`,
 			seen: []string{"j1"}, events: []string{"rejected j1 already_expired expires_at"}},
 		{name: "id lookup fails", payload: `{"id":"j1","to":"+49123","text":"x"}`, indexed: true, failSeen: storeErr, wantErr: storeErr},
 		{name: "store fails", payload: okJob, failPut: storeErr, wantErr: storeErr},

@@ -63,6 +63,12 @@ type Outbox interface {
 	// how a consent change (fx.Consent), its event, its journal line and the reply it causes
 	// are kept together through a crash.
 	Apply(ctx context.Context, s *Stored, fx Effects) error
+	// Seen reports whether a job id was accepted within the dedup window. The intake asks it
+	// for a job it rejects: a job whose id is known is answered duplicate even when this copy
+	// of it is invalid (ARCHITECTURE rule 3: the id is the shop's key; a backend that publishes
+	// a job again after its expires_at passed must hear duplicate, not a rejected that reads as
+	// if the first copy had failed).
+	Seen(id string) (bool, error)
 	Depth() int
 	OldestAge(now time.Time) time.Duration
 }

@@ -80,17 +80,7 @@ func (e *Events) Sink(next relay.EventSink) relay.EventSink { return countingSin
 // counted when the job is durable and was not a duplicate) and the Effects' events of Ack,
 // Retry, Defer and Expire (sent, failed, retrying, deferred, expired, unknown, suppressed...)
 // and of Apply (a consent change's opted_out, opted_in, optin_requested).
-//
-// The pipeline looks for optional methods on its outbox with type assertions; the wrapper
-// offers the ones next offers (Seen(id), the intake's IDIndex) and must learn any new one,
-// or the pipeline stops seeing it.
-func (e *Events) Outbox(next relay.Outbox) relay.Outbox {
-	c := countingOutbox{Outbox: next, e: e}
-	if ix, ok := next.(idIndex); ok {
-		return countingIndexedOutbox{countingOutbox: c, ix: ix}
-	}
-	return c
-}
+func (e *Events) Outbox(next relay.Outbox) relay.Outbox { return countingOutbox{Outbox: next, e: e} }
 
 // SentIndex wraps the index of Signal sends: the events of a receipt (delivered, read),
 // committed with the updated record, are counted once the commit succeeded.
@@ -205,18 +195,6 @@ func (o countingOutbox) Expire(ctx context.Context, now time.Time, fx func(relay
 	}
 	return out, err
 }
-
-// idIndex is relay.IDIndex, spelled out so that this package does not depend on its name.
-type idIndex interface {
-	Seen(id string) (bool, error)
-}
-
-type countingIndexedOutbox struct {
-	countingOutbox
-	ix idIndex
-}
-
-func (o countingIndexedOutbox) Seen(id string) (bool, error) { return o.ix.Seen(id) }
 
 type countingSent struct {
 	relay.SentIndex

@@ -47,7 +47,7 @@ func TestStore_PeekUnreadable(t *testing.T) {
 // Seen answers from the dedup index: queued and finished jobs are seen, unknown ids are not.
 func TestStore_Seen(t *testing.T) {
 	_, st := openStore(t)
-	var ix relay.IDIndex = st
+	var ix relay.Outbox = st
 	if _, err := st.Submit(context.Background(), relay.Stored{Job: relay.Job{ID: "known", To: alice}})(); err != nil {
 		t.Fatal(err)
 	}

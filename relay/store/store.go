@@ -321,7 +321,7 @@ func (s *Store) Peek(n int) ([]mqtt.Item, error) {
 	return out, nil
 }
 
-// Seen implements relay.IDIndex: whether a job id was accepted within the dedup window.
+// Seen implements relay.Outbox: whether a job id was accepted within the dedup window.
 func (s *Store) Seen(id string) (bool, error) {
 	_, _, ok, err := s.b.Outcome(id)
 	return ok, err
