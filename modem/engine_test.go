@@ -53,6 +53,15 @@ func newLine() (Port, *fakeLine) {
 	return pipePort{r: r1, w: w2}, &fakeLine{toEngine: w1, fromEngine: bufio.NewReader(r2), closeIn: r2}
 }
 
+// startEngine starts an Engine on a new in-memory line, inside the caller's synctest bubble, and
+// closes it when the test ends (Close is idempotent).
+func startEngine(t *testing.T) (*Engine, *fakeLine) {
+	p, line := newLine()
+	e := NewEngine(p, nil)
+	t.Cleanup(func() { e.Close() })
+	return e, line
+}
+
 func (f *fakeLine) cmd(t *testing.T) string {
 	t.Helper()
 	s, err := f.fromEngine.ReadString('\r')
@@ -110,9 +119,7 @@ func TestEngine_Exec(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				p, line := newLine()
-				e := NewEngine(p, nil)
-				defer e.Close()
+				e, line := startEngine(t)
 				go func() {
 					if got := line.cmd(t); got != tt.cmd {
 						t.Errorf("modem got %q, want %q", got, tt.cmd)
@@ -146,9 +153,7 @@ func TestEngine_Exec(t *testing.T) {
 
 func TestEngine_URCCarriesPDU(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p, line := newLine()
-		e := NewEngine(p, nil)
-		defer e.Close()
+		e, line := startEngine(t)
 		line.send("\r\n+CDS: 6\r\n0006AABBCCDD\r\n")
 		u := <-e.URCs()
 		if u.Kind != URCReport || u.Data != "0006AABBCCDD" {
@@ -160,9 +165,7 @@ func TestEngine_URCCarriesPDU(t *testing.T) {
 // A URC every 100ms must not extend a command's 1s deadline (the Gammu ^BOOT bug).
 func TestEngine_FixedDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p, line := newLine()
-		e := NewEngine(p, nil)
-		defer e.Close()
+		e, line := startEngine(t)
 		stop := make(chan struct{})
 		go func() {
 			line.cmd(t)
@@ -195,9 +198,7 @@ func TestEngine_FixedDeadline(t *testing.T) {
 
 func TestEngine_PortGoneMidCommand(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p, line := newLine()
-		e := NewEngine(p, nil)
-		defer e.Close()
+		e, line := startEngine(t)
 		go func() {
 			line.cmd(t)
 			line.send("\r\n+CMGL: 1,0,,5\r\n")
@@ -245,9 +246,7 @@ func TestEngine_ExecPDU(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				p, line := newLine()
-				e := NewEngine(p, nil)
-				defer e.Close()
+				e, line := startEngine(t)
 				got := make(chan string, 1)
 				go func() {
 					line.cmd(t)
@@ -313,9 +312,7 @@ func (s *shortPort) Write(b []byte) (int, error) {
 
 func TestEngine_StrayFinalIsNotAReply(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p, line := newLine()
-		e := NewEngine(p, nil)
-		defer e.Close()
+		e, line := startEngine(t)
 		line.send("\r\nOK\r\n") // a late answer with nothing pending
 		synctest.Wait()
 		go func() {
@@ -334,9 +331,7 @@ func TestEngine_StrayFinalIsNotAReply(t *testing.T) {
 
 func TestEngine_ContextCancel(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p, line := newLine()
-		e := NewEngine(p, nil)
-		defer e.Close()
+		e, line := startEngine(t)
 		go func() { line.cmd(t) }()
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		defer cancel()
@@ -349,8 +344,7 @@ func TestEngine_ContextCancel(t *testing.T) {
 
 func TestEngine_CloseFailsPending(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		p, line := newLine()
-		e := NewEngine(p, nil)
+		e, line := startEngine(t)
 		go func() {
 			line.cmd(t)
 			e.Close()
