@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -414,16 +413,12 @@ func (s *Store) Lease(ctx context.Context, n int, now time.Time) ([]Message, err
 					continue
 				}
 				mk := msgKey(seq)
-				item, err := txn.Get(mk)
-				if errors.Is(err, badger.ErrKeyNotFound) {
+				v, found, err := getValue(txn, mk)
+				if err != nil {
+					return err
+				}
+				if !found {
 					continue
-				}
-				if err != nil {
-					return err
-				}
-				v, err := item.ValueCopy(nil)
-				if err != nil {
-					return err
 				}
 				rec, err := decodeRecord(mk, v)
 				if err != nil {
@@ -814,15 +809,8 @@ func (s *Store) Outcome(id string) (outcome string, at time.Time, ok bool, err e
 	defer release()
 	err = s.db.View(func(txn *badger.Txn) error {
 		ik := dedupKey(id)
-		item, err := txn.Get(ik)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		v, err := item.ValueCopy(nil)
-		if err != nil {
+		v, found, err := getValue(txn, ik)
+		if err != nil || !found {
 			return err
 		}
 		d, err := decodeDedup(ik, v)
@@ -837,11 +825,10 @@ func (s *Store) Outcome(id string) (outcome string, at time.Time, ok bool, err e
 			return nil
 		}
 		mk := msgKey(d.seq)
-		item, err = txn.Get(mk)
-		if err != nil {
-			return err
+		v, found, err = getValue(txn, mk)
+		if err == nil && !found {
+			err = badger.ErrKeyNotFound // the index names a record that is gone
 		}
-		v, err = item.ValueCopy(nil)
 		if err != nil {
 			return err
 		}
@@ -859,17 +846,13 @@ func (s *Store) Outcome(id string) (outcome string, at time.Time, ok bool, err e
 // record itself is damaged.
 func (s *Store) load() error {
 	err := s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(keyMeta)
-		if errors.Is(err, badger.ErrKeyNotFound) {
+		v, found, err := getValue(txn, keyMeta)
+		if err != nil {
+			return err
+		}
+		if !found {
 			s.meta = meta{nextSeq: 1, lowSeq: 1}
 			return nil
-		}
-		if err != nil {
-			return err
-		}
-		v, err := item.ValueCopy(nil)
-		if err != nil {
-			return err
 		}
 		m, err := decodeMeta(keyMeta, v)
 		if err != nil {

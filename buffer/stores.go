@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -167,17 +166,10 @@ func (kv *KV) Get(key string) ([]byte, bool, error) {
 	}
 	defer release()
 	var val []byte
-	found := false
+	var found bool
 	err = kv.s.db.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(kvKey(kv.ns, key))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		val, err = item.ValueCopy(nil)
-		found = err == nil
+		var err error
+		val, found, err = getValue(txn, kvKey(kv.ns, key))
 		return err
 	})
 	return val, found, err
@@ -262,15 +254,8 @@ func (s *Store) spoolStateLocked(name string) (*spoolMeta, error) {
 	m := &spoolMeta{head: 1, next: 1}
 	err := s.db.View(func(txn *badger.Txn) error {
 		k := spoolMetaKey(name)
-		item, err := txn.Get(k)
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		v, err := item.ValueCopy(nil)
-		if err != nil {
+		v, found, err := getValue(txn, k)
+		if err != nil || !found {
 			return err
 		}
 		*m, err = decodeSpoolMeta(k, v)

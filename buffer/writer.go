@@ -50,15 +50,18 @@ func (b *batch) set(k, v []byte) error { return b.txn.Set(k, v) }
 func (b *batch) del(k []byte) error    { return b.txn.Delete(k) }
 
 // get returns the value of k, or nil, false if absent.
-func (b *batch) get(k []byte) ([]byte, bool, error) {
-	it, err := b.txn.Get(k)
+func (b *batch) get(k []byte) ([]byte, bool, error) { return getValue(b.txn, k) }
+
+// getValue returns a copy of k's value in txn, or nil, false if absent.
+func getValue(txn *badger.Txn, k []byte) ([]byte, bool, error) {
+	item, err := txn.Get(k)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		return nil, false, nil
 	}
 	if err != nil {
 		return nil, false, err
 	}
-	v, err := it.ValueCopy(nil)
+	v, err := item.ValueCopy(nil)
 	return v, err == nil, err
 }
 
