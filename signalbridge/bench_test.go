@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,56 +14,21 @@ import (
 	"github.com/shopkit/relay/signalbridge/signaltest"
 )
 
-// BenchmarkClient_Version measures calls/s against the in-process fake over a real Unix socket
-// with 1 and 16 calls in flight. allocs/op counts both the client and the fake (same process).
-func BenchmarkClient_Version(b *testing.B) {
-	for _, inflight := range []int{1, 16} {
-		b.Run(map[int]string{1: "inflight=1", 16: "inflight=16"}[inflight], func(b *testing.B) {
-			_, c, _ := startFake(b, signaltest.Config{}, signalbridge.ClientOptions{})
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			b.ReportAllocs()
-			b.ResetTimer()
-			start := time.Now()
-			var wg sync.WaitGroup
-			per := b.N / inflight
-			for w := 0; w < inflight; w++ {
-				n := per
-				if w == 0 {
-					n += b.N % inflight
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := 0; i < n; i++ {
-						if _, err := c.Version(ctx); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
-		})
-	}
-}
-
-// BenchmarkClient_Send is the same for send (one recipient, success), the relay's hot call.
-func BenchmarkClient_Send(b *testing.B) {
-	_, c, _ := startFake(b, signaltest.Config{Accounts: []string{acct}}, signalbridge.ClientOptions{})
-	ctx := context.Background()
+// benchCalls runs b.N calls spread over inflight goroutines and reports calls/s; the first
+// error stops its goroutine and fails the benchmark.
+func benchCalls(b *testing.B, inflight int, call func() error) {
+	b.Helper()
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
-	for w := 0; w < 16; w++ {
+	for w := 0; w < inflight; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < b.N; i += 16 {
-				if r, err := c.Send(ctx, acct, alice, "Your order 4711 has shipped"); err != nil || r.Outcome != signalbridge.OutcomeSent {
-					b.Error(r.Outcome, err)
+			for i := w; i < b.N; i += inflight {
+				if err := call(); err != nil {
+					b.Error(err)
 					return
 				}
 			}
@@ -73,21 +38,38 @@ func BenchmarkClient_Send(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
 }
 
+// BenchmarkClient_Version measures calls/s against the in-process fake over a real Unix socket
+// with 1 and 16 calls in flight. allocs/op counts both the client and the fake (same process).
+func BenchmarkClient_Version(b *testing.B) {
+	for _, inflight := range []int{1, 16} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			_, c, _ := startFake(b, signaltest.Config{}, signalbridge.ClientOptions{})
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			benchCalls(b, inflight, func() error {
+				_, err := c.Version(ctx)
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkClient_Send is the same for send (one recipient, success), the relay's hot call.
+func BenchmarkClient_Send(b *testing.B) {
+	_, c, _ := startFake(b, signaltest.Config{Accounts: []string{acct}}, signalbridge.ClientOptions{})
+	ctx := context.Background()
+	benchCalls(b, 16, func() error {
+		if r, err := c.Send(ctx, acct, alice, "Your order 4711 has shipped"); err != nil || r.Outcome != signalbridge.OutcomeSent {
+			return fmt.Errorf("outcome %v: %v", r.Outcome, err)
+		}
+		return nil
+	})
+}
+
 // BenchmarkClient_VersionRawServer isolates the client's cost: the server is a minimal loop
 // that answers every line with a canned reply carrying the request's id (no JSON decoding).
 func BenchmarkClient_VersionRawServer(b *testing.B) {
-	sock := filepath.Join(shortDir(b), "s")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		conn, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
+	sock := rawServer(b, func(conn net.Conn) {
 		br := bufio.NewReaderSize(conn, 64<<10)
 		bw := bufio.NewWriterSize(conn, 64<<10)
 		for {
@@ -104,7 +86,7 @@ func BenchmarkClient_VersionRawServer(b *testing.B) {
 				bw.Flush()
 			}
 		}
-	}()
+	})
 	c, err := signalbridge.Dial(context.Background(), "unix", sock, signalbridge.ClientOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -112,22 +94,8 @@ func BenchmarkClient_VersionRawServer(b *testing.B) {
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < 16; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < b.N; i += 16 {
-				if _, err := c.Version(ctx); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "calls/s")
+	benchCalls(b, 16, func() error {
+		_, err := c.Version(ctx)
+		return err
+	})
 }

@@ -312,18 +312,7 @@ func TestClient_slowEventHandlerDoesNotBlockReplies(t *testing.T) {
 func TestClient_lineCap(t *testing.T) {
 	// A raw server: writes a line above the cap, then answers. The client discards the long
 	// line and keeps working.
-	sock := filepath.Join(shortDir(t), "s")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		conn, err := l.Accept()
-		if err != nil {
-			return
-		}
-		defer conn.Close()
+	sock := rawServer(t, func(conn net.Conn) {
 		br := bufio.NewReader(conn)
 		for {
 			line, err := br.ReadBytes('\n')
@@ -339,7 +328,7 @@ func TestClient_lineCap(t *testing.T) {
 			conn.Write([]byte(`{"jsonrpc":"2.0","method":"receive","params":{"envelope":{"sourceUuid":"u","dataMessage":{"timestamp":1,"message":"small"}},"account":"+1"}}` + "\n"))
 			conn.Write([]byte(`{"jsonrpc":"2.0","result":{"version":"0.13.19"},"id":` + string(req.ID) + "}\n"))
 		}
-	}()
+	})
 	evs := make(chan signalbridge.Event, 4)
 	c, err := signalbridge.Dial(context.Background(), "unix", sock, signalbridge.ClientOptions{MaxLineBytes: 1 << 20, OnEvent: func(e signalbridge.Event) { evs <- e }})
 	if err != nil {

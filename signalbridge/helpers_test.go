@@ -2,6 +2,7 @@ package signalbridge_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -40,6 +41,27 @@ func startFake(t testing.TB, cfg signaltest.Config, opts signalbridge.ClientOpti
 	}
 	t.Cleanup(func() { c.Close() })
 	return f, c, sock
+}
+
+// rawServer listens on a Unix socket and hands the first connection to serve (closed after it
+// returns), for tests that need a server saying exactly what they script. It returns the path.
+func rawServer(t testing.TB, serve func(net.Conn)) string {
+	t.Helper()
+	sock := filepath.Join(shortDir(t), "s")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		serve(conn)
+	}()
+	return sock
 }
 
 func ctxTimeout(t testing.TB, d time.Duration) context.Context {
