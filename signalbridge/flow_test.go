@@ -33,8 +33,23 @@ func (h *blockingHandler) handle(e signalbridge.Event) {
 	}
 }
 
+// nextWithin returns a next func for expectInOrder that waits for the handler's texts and gives
+// up once d has passed in all.
+func (h *blockingHandler) nextWithin(t testing.TB, d time.Duration) func() (string, bool) {
+	timeout := time.NewTimer(d)
+	t.Cleanup(func() { timeout.Stop() })
+	return func() (string, bool) {
+		select {
+		case s := <-h.got:
+			return s, true
+		case <-timeout.C:
+			return "", false
+		}
+	}
+}
+
 // expectInOrder reads n texts "m0".."m{n-1}" and fails on anything else (a loss, a duplicate or
-// a reordering). wait blocks for the next text or fails.
+// a reordering). next blocks for the next text or reports that none came.
 func expectInOrder(t *testing.T, n int, next func() (string, bool)) {
 	t.Helper()
 	for i := 0; i < n; i++ {
@@ -153,16 +168,7 @@ func TestClient_backpressure_socket(t *testing.T) {
 		t.Errorf("queue grew to %d of %d messages: not bounded", st.MaxQueued, n)
 	}
 	close(h.release)
-	timeout := time.NewTimer(20 * time.Second)
-	defer timeout.Stop()
-	expectInOrder(t, n, func() (string, bool) {
-		select {
-		case s := <-h.got:
-			return s, true
-		case <-timeout.C:
-			return "", false
-		}
-	})
+	expectInOrder(t, n, h.nextWithin(t, 20*time.Second))
 	waitFor(t, 10*time.Second, "resumed", func() bool { return !c.EventStats().Paused && f.Subscribers() == 1 })
 	if st := c.EventStats(); st.Delivered != n {
 		t.Errorf("delivered %d, want %d", st.Delivered, n)
@@ -271,16 +277,7 @@ func TestSupervisor_backpressureAcrossReconnect(t *testing.T) {
 	}
 
 	once.Do(func() { close(h.release) })
-	timeout := time.NewTimer(20 * time.Second)
-	defer timeout.Stop()
-	expectInOrder(t, n, func() (string, bool) {
-		select {
-		case s := <-h.got:
-			return s, true
-		case <-timeout.C:
-			return "", false
-		}
-	})
+	expectInOrder(t, n, h.nextWithin(t, 20*time.Second))
 	waitFor(t, 10*time.Second, "resumed on the new connection", func() bool {
 		return !r.sup.Health().Incoming.Paused && f.Subscribers() == 1 && f.Backlog() == 0
 	})
