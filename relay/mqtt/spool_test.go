@@ -14,13 +14,15 @@ import (
 	"github.com/shopkit/relay/buffer"
 	"github.com/shopkit/relay/relay/mqtt"
 	"github.com/shopkit/relay/relay/mqtt/mqtttest"
+	"github.com/shopkit/relay/relay/store"
 )
 
-// badgerSpool is the durable spool the way relay/store adapts it: a real buffer.Spool in Badger,
-// every record returned by Peek (an unreadable one with Item.Err set, via mqtt.SpooledItem).
+// badgerSpool is relay/store's spool (the client's real one) over a real buffer in Badger, with
+// a Remove that can be made to fail and a hook on the first Peek.
 type badgerSpool struct {
-	sp         *buffer.Spool
-	failRemove atomic.Int32 // Remove fails this many more times
+	st         *store.Store
+	sp         *buffer.Spool // the same spool, for appending raw (also unreadable) records
+	failRemove atomic.Int32  // Remove fails this many more times
 	removes    atomic.Int32
 	onPeek     func() // called once, on the first Peek, before it returns
 	peeks      atomic.Int32
@@ -30,15 +32,7 @@ func (s *badgerSpool) Peek(n int) ([]mqtt.Item, error) {
 	if s.peeks.Add(1) == 1 && s.onPeek != nil {
 		defer s.onPeek()
 	}
-	items, err := s.sp.Peek(n)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]mqtt.Item, 0, len(items))
-	for _, it := range items {
-		out = append(out, mqtt.SpooledItem(it.Seq, it.Data))
-	}
-	return out, nil
+	return s.st.Peek(n)
 }
 
 func (s *badgerSpool) Remove(ctx context.Context, upto uint64) error {
@@ -46,7 +40,7 @@ func (s *badgerSpool) Remove(ctx context.Context, upto uint64) error {
 	if s.failRemove.Add(-1) >= 0 {
 		return errors.New("disk hiccup")
 	}
-	return s.sp.Remove(ctx, upto)
+	return s.st.Remove(ctx, upto)
 }
 
 func openSpool(t *testing.T) *badgerSpool {
@@ -60,7 +54,7 @@ func openSpool(t *testing.T) *badgerSpool {
 			t.Errorf("close buffer: %v", err)
 		}
 	})
-	return &badgerSpool{sp: b.Spool("mqtt")}
+	return &badgerSpool{st: store.New(b, nil), sp: b.Spool("mqtt")} // store's spool "mqtt" (see its doc)
 }
 
 // errorLog keeps the error records a client logs (and passes everything to the test log).
