@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shopkit/relay/relay/redact"
 	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shopkit/relay/relay/redact"
 )
 
 // Config configures a Modem. Zero durations take the defaults named beside them.
@@ -288,11 +289,10 @@ func (m *Modem) SendSMS(ctx context.Context, to, text string) (refs []int, err e
 	return refs, nil
 }
 
+// firstParsed parses the first line with prefix; no such line is a *ParseError.
 func firstParsed[T any](lines []string, prefix string, parse func(string) (T, error)) (T, error) {
-	for _, l := range lines {
-		if strings.HasPrefix(l, prefix) {
-			return parse(l)
-		}
+	if l, ok := first(lines, prefix); ok {
+		return parse(l)
 	}
 	var zero T
 	return zero, &ParseError{prefix, strings.Join(lines, "|")}
@@ -377,12 +377,22 @@ func (m *Modem) connect(ctx context.Context, reopen bool) error {
 	return nil
 }
 
+// exec runs an ordinary command on the current engine within CommandTimeout.
 func (m *Modem) exec(ctx context.Context, cmd string, prefixes ...string) ([]string, error) {
+	return m.execWithin(ctx, cmd, m.cfg.CommandTimeout, prefixes...)
+}
+
+// execLong runs a command whose answer may be long (a full storage listing).
+func (m *Modem) execLong(ctx context.Context, cmd string, prefixes ...string) ([]string, error) {
+	return m.execWithin(ctx, cmd, 3*m.cfg.CommandTimeout, prefixes...)
+}
+
+func (m *Modem) execWithin(ctx context.Context, cmd string, timeout time.Duration, prefixes ...string) ([]string, error) {
 	eng := m.engine()
 	if eng == nil {
 		return nil, &CommandError{Command: cmd, Err: ErrPortGone}
 	}
-	return eng.Exec(ctx, cmd, m.cfg.CommandTimeout, prefixes...)
+	return eng.Exec(ctx, cmd, timeout, prefixes...)
 }
 
 // fatal reports whether err means the link to the modem is broken (ladder), as opposed to the
@@ -629,6 +639,7 @@ func (m *Modem) logNetwork() {
 	m.log.Info("modem: network", args...)
 }
 
+// first returns the first line with prefix.
 func first(lines []string, prefix string) (string, bool) {
 	for _, l := range lines {
 		if strings.HasPrefix(l, prefix) {

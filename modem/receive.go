@@ -59,15 +59,6 @@ func (m *Modem) drain(ctx context.Context) error {
 	return nil
 }
 
-// execLong runs a command whose answer may be long (a full storage listing).
-func (m *Modem) execLong(ctx context.Context, cmd string, prefixes ...string) ([]string, error) {
-	eng := m.engine()
-	if eng == nil {
-		return nil, &CommandError{Command: cmd, Err: ErrPortGone}
-	}
-	return eng.Exec(ctx, cmd, 3*m.cfg.CommandTimeout, prefixes...)
-}
-
 // readIndex reads one stored message after +CMTI.
 func (m *Modem) readIndex(ctx context.Context, idx int) error {
 	if m.rx.holds(idx) {
