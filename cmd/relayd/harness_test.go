@@ -8,7 +8,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,16 +96,8 @@ func binaries(t *testing.T) (relayd, fake, modemSim string) {
 // opts shape one relayd under test.
 type opts struct {
 	quietHours     string   // policy.quiet_hours ("" none)
-	requireConsent *bool    // default true
 	modem          bool     // start a modem-sim and enable [modem]
-	fakeFlags      []string // extra fake-signal-cli flags on every start
-	firstFakeFlags []string // extra flags on the first start only (faults)
-	receiptAfter   string   // --fake-receipt-after (default 300ms)
-	concurrency    int      // default 8
-	retryMin       string   // default 200ms
-	retryMax       string   // default 1s
-	callTimeout    string   // default 2s
-	clientID       string   // default relay-e2e
+	firstFakeFlags []string // extra fake-signal-cli flags on the first start only (faults)
 }
 
 // env is one relayd with its broker, fake signal-cli, optional modem sim and a shop client.
@@ -141,10 +132,6 @@ func newEnv(t *testing.T, o opts) *env {
 			t.Logf("state kept in %s", dir)
 		}
 	})
-	if o.receiptAfter == "" {
-		o.receiptAfter = "300ms"
-	}
-	e.o = o
 	if err := os.MkdirAll(filepath.Join(dir, "signal-cli", "data"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -174,21 +161,6 @@ func newEnv(t *testing.T, o opts) *env {
 }
 
 func (e *env) config() string {
-	o := e.o
-	req := true
-	if o.requireConsent != nil {
-		req = *o.requireConsent
-	}
-	def := func(s, d string) string {
-		if s == "" {
-			return d
-		}
-		return s
-	}
-	conc := o.concurrency
-	if conc == 0 {
-		conc = 8
-	}
 	modem := "[modem]\nenabled = false\n"
 	if e.modem != nil {
 		modem = fmt.Sprintf("[modem]\nenabled = true\ndevice = %q\nhealth_interval = \"5s\"\n", e.modem.link)
@@ -200,7 +172,7 @@ default_lang = "en"
 
 [mqtt]
 broker = %q
-client_id = %q
+client_id = "relay-e2e"
 topic_prefix = %q
 keepalive = "5s"
 max_reconnect_interval = "1s"
@@ -211,20 +183,20 @@ cli = %q
 config_dir = %q
 socket = %q
 start_timeout = "15s"
-call_timeout = %q
+call_timeout = "2s"
 probe_interval = "1s"
 
 [buffer]
 dir = %q
 
 [policy]
-require_consent = %v
+require_consent = true
 quiet_hours = %q
 rate_per_minute = 6000
 rate_burst = 1000
-concurrency = %d
-retry_min = %q
-retry_max = %q
+concurrency = 8
+retry_min = "200ms"
+retry_max = "1s"
 
 %s
 [control]
@@ -235,14 +207,13 @@ listen = ""
 
 [log]
 level = "info"
-`, shopName, e.broker.URL(), def(o.clientID, "relay-e2e"), prefix, shopAccount,
+`, shopName, e.broker.URL(), prefix, shopAccount,
 		filepath.Join(e.dir, "signal-cli.sh"), filepath.Join(e.dir, "signal-cli"), filepath.Join(e.dir, "signal.sock"),
-		def(o.callTimeout, "2s"), filepath.Join(e.dir, "outbox"), req, o.quietHours, conc,
-		def(o.retryMin, "200ms"), def(o.retryMax, "1s"), modem, filepath.Join(e.dir, "control.sock"))
+		filepath.Join(e.dir, "outbox"), e.o.quietHours, modem, filepath.Join(e.dir, "control.sock"))
 }
 
-// writeWrapper writes the signal.cli script: it records its pid (the exec keeps it), adds the
-// fake's flags, and adds the first-start-only faults once.
+// writeWrapper writes the signal.cli script: it records its pid (the exec keeps it) and adds the
+// first-start-only faults once.
 func (e *env) writeWrapper(fake string) {
 	q := func(ss []string) string {
 		var b strings.Builder
@@ -257,8 +228,8 @@ if [ ! -e %[1]s/fake.started ]; then
   : > %[1]s/fake.started
   set -- "$@"%[2]s
 fi
-exec %[3]s --fake-account=%[4]s --fake-control=%[5]s --fake-receipt-after=%[6]s%[7]s "$@"
-`, e.dir, q(e.o.firstFakeFlags), fake, shopAccount, e.ctl.path, e.o.receiptAfter, q(e.o.fakeFlags))
+exec %[3]s --fake-account=%[4]s --fake-control=%[5]s --fake-receipt-after=300ms "$@"
+`, e.dir, q(e.o.firstFakeFlags), fake, shopAccount, e.ctl.path)
 	if err := os.WriteFile(filepath.Join(e.dir, "signal-cli.sh"), []byte(script), 0o700); err != nil {
 		e.t.Fatal(err)
 	}
@@ -359,22 +330,6 @@ func (d *daemon) signal(sig syscall.Signal) {
 		d.t.Errorf("relayd did not stop within 20s of %v; killing it", sig)
 		_ = cmd.Process.Kill()
 		<-done
-	}
-}
-
-// exited reports whether relayd has exited on its own.
-func (d *daemon) exited() bool {
-	d.mu.Lock()
-	done := d.done
-	d.mu.Unlock()
-	if done == nil {
-		return true
-	}
-	select {
-	case <-done:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -921,7 +876,3 @@ func (m *modemSim) waitSent(t *testing.T, within time.Duration, want string) {
 		return strings.Contains(m.out.String(), want)
 	})
 }
-
-func ptr[T any](v T) *T { return &v }
-
-var _ = context.Background
