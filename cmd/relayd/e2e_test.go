@@ -10,6 +10,24 @@ import (
 	"github.com/shopkit/relay/signalbridge/signaltest"
 )
 
+// stopBetweenJobs sends job first to to and waits for it to be sent, lets the customer's STOP
+// (the fake's control command stop) arrive, and checks that it opts to out as a keyword and
+// that job second, which carries a consent proof, is then suppressed as opted_out.
+func stopBetweenJobs(t *testing.T, s *shop, ctl *fakeCtl, to, first, second string, stop signaltest.ControlCommand) {
+	t.Helper()
+	s.job(t, textJob(first, to))
+	s.waitEvent(t, long, first, "sent")
+	mark := s.mark()
+	ctl.must(t, stop)
+	if ev := s.waitConsentEvent(t, long, mark, to, "opted_out"); ev.Source != "keyword" {
+		t.Errorf("opted_out source = %q, want keyword", ev.Source)
+	}
+	s.job(t, textJob(second, to)) // has a consent proof: still refused
+	if ev := s.waitEvent(t, long, second, "suppressed"); ev.code() != "opted_out" {
+		t.Errorf("suppressed code = %q, want opted_out", ev.code())
+	}
+}
+
 // TestE2E_EventTypes runs one relayd against the fake signal-cli and reaches every job and
 // consent event of the contract through a real broker. Subtests use their own numbers and run
 // in parallel on the one daemon.
@@ -171,18 +189,8 @@ func TestE2E_EventTypes(t *testing.T) {
 	t.Run("suppressed_after_STOP", func(t *testing.T) {
 		t.Parallel()
 		to := num(1, 6)
-		s.job(t, textJob("ev-stop-1", to))
-		s.waitEvent(t, long, "ev-stop-1", "sent")
-		mark := s.mark()
-		ctl.text(t, to, "  Stopp! ")
-		ev := s.waitConsentEvent(t, long, mark, to, "opted_out")
-		if ev.Source != "keyword" {
-			t.Errorf("opted_out source = %q, want keyword", ev.Source)
-		}
-		s.job(t, textJob("ev-stop-2", to)) // has a consent proof: still refused
-		if ev := s.waitEvent(t, long, "ev-stop-2", "suppressed"); ev.code() != "opted_out" {
-			t.Errorf("suppressed code = %q, want opted_out", ev.code())
-		}
+		stopBetweenJobs(t, s, ctl, to, "ev-stop-1", "ev-stop-2",
+			signaltest.ControlCommand{Op: "text", Account: shopAccount, Number: to, Text: "  Stopp! "})
 		// A consent record from the shop cannot lift the customer's STOP.
 		s.consent(t, to, "opt_in")
 		s.job(t, textJob("ev-stop-3", to))
@@ -217,17 +225,8 @@ func TestE2E_EventTypes(t *testing.T) {
 		// Phone number privacy: signal-cli gives only the sender's uuid. relay knows it from the
 		// send results of the first job and applies the STOP to the number.
 		to := num(1, 14)
-		s.job(t, textJob("ev-uuid-1", to))
-		s.waitEvent(t, long, "ev-uuid-1", "sent")
-		mark := s.mark()
-		ctl.must(t, signaltest.ControlCommand{Op: "text", Account: shopAccount, UUID: signaltest.UUIDFor(to), Text: "STOP"})
-		if ev := s.waitConsentEvent(t, long, mark, to, "opted_out"); ev.Source != "keyword" {
-			t.Errorf("opted_out source = %q, want keyword", ev.Source)
-		}
-		s.job(t, textJob("ev-uuid-2", to))
-		if ev := s.waitEvent(t, long, "ev-uuid-2", "suppressed"); ev.code() != "opted_out" {
-			t.Errorf("suppressed code = %q, want opted_out", ev.code())
-		}
+		stopBetweenJobs(t, s, ctl, to, "ev-uuid-1", "ev-uuid-2",
+			signaltest.ControlCommand{Op: "text", Account: shopAccount, UUID: signaltest.UUIDFor(to), Text: "STOP"})
 	})
 
 	t.Run("deferred_not_before", func(t *testing.T) {
