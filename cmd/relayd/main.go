@@ -68,9 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cmd command
 	switch args[0] {
 	case "run":
-		cmd = &runCommand{stdout: stdout, stderr: stderr}
+		cmd = &runCommand{configCommand{stdout: stdout, stderr: stderr}}
 	case "check-config":
-		cmd = &checkConfigCommand{stdout: stdout, stderr: stderr}
+		cmd = &checkConfigCommand{configCommand{stdout: stdout, stderr: stderr}}
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdout, "relayd", versionString())
 		return exitOK
@@ -141,26 +141,24 @@ func versionString() string {
 	return "dev"
 }
 
-// configFlag adds the --config flag every daemon command shares.
-func configFlag(fs *flag.FlagSet, p *string) {
-	fs.StringVar(p, "config", config.DefaultPath, "configuration `file`")
-}
-
-func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("relayd "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return fs
-}
-
-type checkConfigCommand struct {
+// configCommand is what every daemon command shares: its output and the --config flag.
+type configCommand struct {
 	stdout, stderr io.Writer
 	path           string
 }
 
-func (c *checkConfigCommand) ParseFlags(args []string) error {
-	fs := newFlagSet("check-config", c.stderr)
-	configFlag(fs, &c.path)
+// parseFlags parses the --config flag of the command name.
+func (c *configCommand) parseFlags(name string, args []string) error {
+	fs := flag.NewFlagSet("relayd "+name, flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	fs.StringVar(&c.path, "config", config.DefaultPath, "configuration `file`")
 	return fs.Parse(args)
+}
+
+type checkConfigCommand struct{ configCommand }
+
+func (c *checkConfigCommand) ParseFlags(args []string) error {
+	return c.parseFlags("check-config", args)
 }
 
 func (c *checkConfigCommand) Run(ctx context.Context) error {

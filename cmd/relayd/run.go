@@ -27,16 +27,9 @@ import (
 	"github.com/shopkit/relay/systemd"
 )
 
-type runCommand struct {
-	stdout, stderr io.Writer
-	path           string
-}
+type runCommand struct{ configCommand }
 
-func (c *runCommand) ParseFlags(args []string) error {
-	fs := newFlagSet("run", c.stderr)
-	configFlag(fs, &c.path)
-	return fs.Parse(args)
-}
+func (c *runCommand) ParseFlags(args []string) error { return c.parseFlags("run", args) }
 
 func (c *runCommand) Run(ctx context.Context) error {
 	cfg, err := config.Load(c.path)
