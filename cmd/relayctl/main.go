@@ -82,7 +82,8 @@ func status(ctx context.Context, path string, wait time.Duration, out io.Writer)
 			opts.SetPassword(string(pw))
 		}
 	}
-	if mqtt.NeedsTLS(cfg.MQTT.Broker) || cfg.MQTT.CAFile != "" {
+	// The same rule as relayd's: a CA or a client certificate also means TLS.
+	if mqtt.NeedsTLS(cfg.MQTT.Broker) || cfg.MQTT.CAFile != "" || cfg.MQTT.CertFile != "" {
 		tc, err := mqtt.TLSConfig(cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile)
 		if err != nil {
 			return err
