@@ -367,6 +367,14 @@ func rawContract(t *testing.T, sock string) {
 	if r, _ := roundTrip(`{"jsonrpc":"2.0","method":"Nope"}` + "\n" + `{"jsonrpc":"2.0","method":"version","id":22}`); string(r.ID) != "22" {
 		t.Errorf("notification answered: next id %s", r.ID)
 	}
+	// An object with a result or error member is a response to the server: ignored, whatever
+	// else it holds (checked on 0.13.19).
+	for _, l := range []string{`{"jsonrpc":"2.0","result":{},"id":1}`, `{"jsonrpc":"2.0","error":{"code":1,"message":"x"},"id":2}`,
+		`{"jsonrpc":"2.0","method":"version","result":1,"id":3,"extra":true}`, `{"result":5}`} {
+		if r, raw := roundTrip(l + "\n" + `{"jsonrpc":"2.0","method":"version","id":26}`); string(r.ID) != "26" {
+			t.Errorf("response %s answered: %s", l, raw)
+		}
+	}
 	// \r\n and a lone \r end lines too.
 	if r, _ := roundTrip("{\"jsonrpc\":\"2.0\",\"method\":\"version\",\"id\":23}\r"); string(r.ID) != "23" {
 		t.Errorf("CRLF line: id %s", r.ID)

@@ -487,6 +487,12 @@ func (f *Fake) request(c *fconn, raw json.RawMessage) []byte {
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return replyLine(nil, nil, newErr(codeInvalidRequest, "%v", err))
 	}
+	_, isResult := m["result"]
+	if _, isError := m["error"]; isResult || isError {
+		// A response to the server: ignored, whatever else the object holds (checked on 0.13.19).
+		f.log.Debug("ignoring a response from the client")
+		return nil
+	}
 	id, hasID := m["id"]
 	if hasID && (id[0] == '{' || id[0] == '[') {
 		// Checked on 0.13.19: Jackson rejects the whole request and the id cannot be echoed.
