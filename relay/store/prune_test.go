@@ -18,7 +18,7 @@ func TestStore_Prune(t *testing.T) {
 	old, recent := cut.Add(-time.Hour), cut.Add(time.Hour)
 
 	for ts, at := range map[int64]time.Time{1: old, 2: recent} {
-		if err := st.Remember(ctx, ts, relay.SentRecord{ID: "j", To: alice, SentAt: at}); err != nil {
+		if err := st.Commit(ctx, relay.Effects{Sent: &relay.SentSend{Timestamp: ts, Record: relay.SentRecord{ID: "j", To: alice, SentAt: at}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -353,12 +353,6 @@ func (s *Store) Commit(ctx context.Context, fx relay.Effects) error {
 	return s.commit(fx, func(xs []buffer.Extra) error { return s.b.Apply(ctx, xs...) })
 }
 
-// Remember stores the sent record of a Signal send (outside any state change; the dispatcher
-// stores it with the Ack through Effects.Sent).
-func (s *Store) Remember(ctx context.Context, ts int64, r relay.SentRecord) error {
-	return s.Update(ctx, ts, r)
-}
-
 // Lookup implements relay.SentIndex.
 func (s *Store) Lookup(ts int64) (relay.SentRecord, bool, error) {
 	b, ok, err := s.sent.Get(strconv.FormatInt(ts, 10))
@@ -370,15 +364,6 @@ func (s *Store) Lookup(ts int64) (relay.SentRecord, bool, error) {
 		return relay.SentRecord{}, false, fmt.Errorf("sent index entry %d: %w", ts, err)
 	}
 	return r, true, nil
-}
-
-// Update implements relay.SentIndex.
-func (s *Store) Update(ctx context.Context, ts int64, r relay.SentRecord) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return s.sent.Set(ctx, strconv.FormatInt(ts, 10), b)
 }
 
 // PruneJournal drops journal entries older than before.
