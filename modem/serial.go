@@ -1,10 +1,12 @@
 package modem
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,8 +28,7 @@ import (
 // the daemon's own files. Write holds mu for reading across write(2) and refuses once closed;
 // Close waits for a write in progress (up to closeWait) before it frees the number.
 type serialPort struct {
-	p    serial.Port
-	name string
+	p serial.Port
 
 	mu     sync.RWMutex
 	closed atomic.Bool
@@ -51,7 +52,7 @@ func OpenSerial(path string, baud int) (Port, error) {
 		}
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return &serialPort{p: p, name: path}, nil
+	return &serialPort{p: p}, nil
 }
 
 func (s *serialPort) Read(b []byte) (int, error) {
@@ -131,9 +132,9 @@ type USBMatch struct {
 	VID, PID, Serial string
 }
 
-// matchUSB picks the first port matching m, preferring the lowest interface (the ports of one
-// modem list in interface order: ttyUSB2 is the AT port of most Quectel/SIMCom modems, so
-// Config.USBInterface selects by position among the matches).
+// matchUSB picks the nth port matching m in name order (the ports of one modem list in
+// interface order: ttyUSB2 is the AT port of most Quectel/SIMCom modems, so Config.USBPort
+// selects by position among the matches).
 func matchUSB(ports []*enumerator.PortDetails, m USBMatch, nth int) (string, bool) {
 	var names []string
 	for _, p := range ports {
@@ -168,16 +169,11 @@ func sortNames(names []string) {
 		}
 		return s[:i], n
 	}
-	for i := 1; i < len(names); i++ {
-		for j := i; j > 0; j-- {
-			a, an := key(names[j-1])
-			b, bn := key(names[j])
-			if a < b || (a == b && an <= bn) {
-				break
-			}
-			names[j-1], names[j] = names[j], names[j-1]
-		}
-	}
+	slices.SortStableFunc(names, func(a, b string) int {
+		as, an := key(a)
+		bs, bn := key(b)
+		return cmp.Or(strings.Compare(as, bs), cmp.Compare(an, bn))
+	})
 }
 
 // resolve finds the device now: a configured path is followed through symlinks (so
