@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
 )
 
 // Codes as signal-cli 0.13.19 sends them (reference 5.1).
@@ -174,19 +173,6 @@ func scalarArray(v json.RawMessage) ([]string, *rpcErr) {
 		out = append(out, s)
 	}
 	return out, nil
-}
-
-// long reads a long option: small integers are Java Integers and fail (reference 3.1).
-func (p params) long(k string) (int64, bool, *rpcErr) {
-	v, ok := p[k]
-	if !ok || string(v) == "null" {
-		return 0, false, nil
-	}
-	n, err := strconv.ParseInt(string(v), 10, 64)
-	if err != nil || (n <= 1<<31-1 && n >= -1<<31) {
-		return 0, false, newErr(codeInternal, "class java.lang.%s cannot be cast to class java.lang.Long (ClassCastException)", javaClass(v))
-	}
-	return n, true, nil
 }
 
 func javaClass(v json.RawMessage) string {

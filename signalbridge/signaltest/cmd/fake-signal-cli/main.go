@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -194,7 +195,7 @@ func run(args []string) int {
 		logf("ERROR", "Failed to load account file")
 		return 2
 	}
-	if cfg.SingleAccount != "" && !contains(cfg.Accounts, cfg.SingleAccount) {
+	if cfg.SingleAccount != "" && !slices.Contains(cfg.Accounts, cfg.SingleAccount) {
 		logf("ERROR", "User %s is not registered.", cfg.SingleAccount)
 		return 1
 	}
@@ -280,15 +281,6 @@ func run(args []string) int {
 	<-sigs
 	_ = f.Close()
 	return 0
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }
 
 // readAccounts lists the numbers in DIR/data/accounts.json (signal-cli's own layout).
