@@ -127,7 +127,6 @@ type part struct {
 
 // assembly holds the parts of one concatenated message until it is complete.
 type assembly struct {
-	key   string
 	total int
 	parts map[int]part // by sequence number 1..total
 	first time.Time
@@ -156,7 +155,7 @@ func (r *reassembler) add(p part, now time.Time) []part {
 	key := p.T.OA.Number() + "/" + strconv.Itoa(ref) + "/" + strconv.Itoa(segs)
 	a := r.pending[key]
 	if a == nil {
-		a = &assembly{key: key, total: segs, parts: map[int]part{}, first: now}
+		a = &assembly{total: segs, parts: map[int]part{}, first: now}
 		r.pending[key] = a
 	}
 	if _, dup := a.parts[seq]; !dup {
@@ -206,7 +205,7 @@ func (r *reassembler) holds(idx int) bool {
 	return false
 }
 
-// forget drops storage indices that no longer exist (after a modem reset the listing is the truth).
+// reset drops every held part: after a (re)connect the storage listing is the truth.
 func (r *reassembler) reset() { r.pending = map[string]*assembly{} }
 
 // message decodes ordered parts into an SMS.
