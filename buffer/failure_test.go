@@ -81,10 +81,7 @@ func TestOpen_CorruptDatabaseQuarantined(t *testing.T) {
 	clk := newClock()
 	root := t.TempDir()
 	dir := filepath.Join(root, "outbox")
-	s, err := Open(dir, Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, dir, Options{Now: clk.Now})
 	mustPut(t, s, Message{ID: "a", To: "A"})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -93,11 +90,7 @@ func TestOpen_CorruptDatabaseQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs logBuffer
-	s, err = Open(dir, Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatalf("Open after corruption: %v", err)
-	}
-	defer s.Close()
+	s = openT(t, dir, Options{Now: clk.Now, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	want := dir + ".corrupt-" + clk.Now().Format("20060102T150405.000000000Z")
 	if s.Quarantined() != want {
 		t.Errorf("Quarantined = %q, want %q", s.Quarantined(), want)
@@ -159,10 +152,7 @@ func TestOpen_Encryption(t *testing.T) {
 	// (WAL) and again after Close (tables).
 	run := func(t *testing.T, key []byte) (string, bool) {
 		dir := t.TempDir()
-		s, err := Open(dir, Options{EncryptionKey: key})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := openT(t, dir, Options{EncryptionKey: key})
 		mustPut(t, s, Message{ID: "id-1", To: "+4915112345678", Payload: []byte(marker)})
 		hit := found(dir)
 		if err := s.Close(); err != nil {
@@ -208,13 +198,10 @@ func TestOpen_Encryption(t *testing.T) {
 
 func TestStore_DiskFullCommit(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, dir, Options{})
 	mustPut(t, s, Message{ID: "keep", To: "A"})
 	s.commitHook = func() error { return fmt.Errorf("write wal: %w", syscall.ENOSPC) }
-	_, err = s.Put(ctx, Message{ID: "a", To: "B"})
+	_, err := s.Put(ctx, Message{ID: "a", To: "B"})
 	if !errors.Is(err, ErrDiskFull) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Put = %v, want ErrDiskFull", err)
 	}
@@ -270,11 +257,7 @@ func TestStore_DiskFullTmpfs(t *testing.T) {
 		t.Skipf("cannot mount tmpfs: %v", err)
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(mnt, syscall.MNT_DETACH) })
-	s, err := Open(filepath.Join(mnt, "db"), Options{MinFreeSpace: 16 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openT(t, filepath.Join(mnt, "db"), Options{MinFreeSpace: 16 << 20})
 	mustPut(t, s, Message{ID: "a", To: "A", Payload: make([]byte, 500)})
 	free, err := statfsFree(mnt)
 	if err != nil {

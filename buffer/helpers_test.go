@@ -82,8 +82,42 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
-// waitABit yields to other goroutines while polling for a condition.
-func waitABit() { runtime.Gosched() }
+// eventually polls cond until it holds or timeout passes and reports
+// whether it held.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		runtime.Gosched()
+	}
+	return true
+}
+
+// holdWriter occupies the writer with a KV Set whose commit waits until
+// release is called (at the latest when the test ends), so ops submitted
+// meanwhile queue up into one batch. done yields the Set's result.
+func holdWriter(t testing.TB, s *Store) (release func(), done <-chan error) {
+	t.Helper()
+	gate := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	s.commitHook = func() error {
+		select {
+		case entered <- struct{}{}:
+			<-gate
+		default:
+		}
+		return nil
+	}
+	first := make(chan error, 1)
+	go func() { first <- s.KV("x").Set(context.Background(), "k", []byte("v")) }()
+	<-entered
+	var once sync.Once
+	release = func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release) // runs before openT's Close, which would wait on the writer
+	return release, first
+}
 
 // parallel runs fn(0..n-1) on workers goroutines (group commit makes bulk
 // setup fast) and fails the test on the first error.

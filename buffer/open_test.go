@@ -267,10 +267,7 @@ func checkTornTail(t *testing.T, data []byte, header int, torn func([]byte) (int
 func crashImage(t *testing.T, opts Options) (before, after string, ids []string, last string) {
 	t.Helper()
 	live := filepath.Join(t.TempDir(), "live")
-	s, err := Open(live, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, live, opts)
 	for i := range 20 {
 		id := fmt.Sprintf("flushed-%02d", i)
 		mustPut(t, s, Message{ID: id, To: fmt.Sprintf("+49151000%02d", i%3), Payload: []byte(id)})
@@ -279,11 +276,8 @@ func crashImage(t *testing.T, opts Options) (before, after string, ids []string,
 	if err := s.Close(); err != nil { // flushes the memtable: a table, MANIFEST records
 		t.Fatal(err)
 	}
-	s, err = Open(live, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s = openT(t, live, opts)
+	defer s.Close() // not only at the end of the test
 	for i := range 20 {
 		id := fmt.Sprintf("wal-%02d", i)
 		mustPut(t, s, Message{ID: id, To: fmt.Sprintf("+49151000%02d", i%3), Payload: []byte(id)})

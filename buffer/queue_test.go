@@ -57,19 +57,7 @@ func TestStore_Put(t *testing.T) {
 // batch and every Put still gets its own result.
 func TestStore_PutLargeBatchSplits(t *testing.T) {
 	s := openT(t, t.TempDir(), Options{CommitWindow: 200 * time.Millisecond})
-	gate := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	s.commitHook = func() error {
-		select {
-		case entered <- struct{}{}:
-			<-gate
-		default:
-		}
-		return nil
-	}
-	first := make(chan error, 1)
-	go func() { first <- s.KV("x").Set(ctx, "k", []byte("v")) }()
-	<-entered // the writer is busy: the Puts below queue up into one batch
+	release, first := holdWriter(t, s) // the Puts below queue up into one batch
 	const n = 24
 	big := make([]byte, MaxPayloadLen)
 	errs := make(chan error, n)
@@ -82,10 +70,10 @@ func TestStore_PutLargeBatchSplits(t *testing.T) {
 			errs <- err
 		}()
 	}
-	for s.inflight.Load() < n+1 {
-		waitABit()
+	if !eventually(10*time.Second, func() bool { return s.inflight.Load() >= n+1 }) {
+		t.Fatalf("%d ops submitted, want %d", s.inflight.Load(), n+1)
 	}
-	close(gate)
+	release()
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
@@ -123,20 +111,7 @@ func TestStore_PutStoresFields(t *testing.T) {
 // Two Puts of one id committed in the same batch: one Accepted, one Duplicate.
 func TestStore_PutDuplicateWithinBatch(t *testing.T) {
 	s := openT(t, t.TempDir(), Options{CommitWindow: 200 * time.Millisecond})
-	gate := make(chan struct{})
-	entered := make(chan struct{}, 1)
-	s.commitHook = func() error {
-		select {
-		case entered <- struct{}{}:
-			<-gate
-		default:
-		}
-		return nil
-	}
-	// Occupy the writer so the two Puts queue up behind it.
-	first := make(chan error, 1)
-	go func() { first <- s.KV("x").Set(ctx, "k", []byte("v")) }()
-	<-entered
+	release, first := holdWriter(t, s) // the two Puts queue up behind it
 	results := make(chan PutResult, 2)
 	for range 2 {
 		go func() {
@@ -147,12 +122,13 @@ func TestStore_PutDuplicateWithinBatch(t *testing.T) {
 			results <- r
 		}()
 	}
-	for s.inflight.Load() < 3 { // both Puts submitted (the KV Set is the third)
-		waitABit()
+	// both Puts submitted (the KV Set is the third)
+	if !eventually(10*time.Second, func() bool { return s.inflight.Load() >= 3 }) {
+		t.Fatalf("%d ops submitted, want 3", s.inflight.Load())
 	}
 	before := s.Stats().Commits
 	s.commitHook = nil
-	close(gate)
+	release()
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
@@ -383,10 +359,7 @@ func TestStore_MarkSending(t *testing.T) {
 func TestStore_RecoveryOnOpen(t *testing.T) {
 	clk := newClock()
 	dir := t.TempDir()
-	s, err := Open(dir, Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, dir, Options{Now: clk.Now})
 	for _, id := range []string{"a1", "b1", "c1", "a2"} {
 		mustPut(t, s, Message{ID: id, To: id[:1]})
 	}
@@ -554,10 +527,7 @@ func TestStore_Outcome(t *testing.T) {
 func TestStore_DepthOldestAge(t *testing.T) {
 	clk := newClock()
 	dir := t.TempDir()
-	s, err := Open(dir, Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, dir, Options{Now: clk.Now})
 	t0 := clk.Now()
 	if s.Depth() != 0 || s.OldestAge(t0) != 0 {
 		t.Fatalf("empty: %d %v", s.Depth(), s.OldestAge(t0))
@@ -609,10 +579,7 @@ func TestStore_Each(t *testing.T) {
 }
 
 func TestStore_ClosedErrors(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, t.TempDir(), Options{})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}

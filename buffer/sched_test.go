@@ -17,10 +17,7 @@ func TestStore_LeaseManyHeads(t *testing.T) {
 	}
 	clk := newClock()
 	dir := t.TempDir()
-	s, err := Open(dir, Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, dir, Options{Now: clk.Now})
 	t0 := clk.Now()
 	const n = 6000
 	parallel(t, n, 64, func(i int) error {

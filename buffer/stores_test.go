@@ -9,10 +9,7 @@ import (
 func TestJournal_AppendRange(t *testing.T) {
 	clk := newClock()
 	dir := t.TempDir()
-	s, err := Open(dir, Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, dir, Options{Now: clk.Now})
 	t0 := clk.Now()
 	j := s.Journal()
 	add := func(off time.Duration, id string) {
@@ -62,10 +59,7 @@ func TestJournal_AppendRange(t *testing.T) {
 func TestJournal_Prune(t *testing.T) {
 	clk := newClock()
 	dir := t.TempDir()
-	s, err := Open(dir, Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, dir, Options{Now: clk.Now})
 	t0 := clk.Now()
 	parallel(t, 2500, 32, func(i int) error {
 		return s.Journal().Append(ctx, Entry{At: t0.Add(time.Duration(i) * time.Second), ID: fmt.Sprint(i)})
@@ -112,10 +106,7 @@ func TestJournal_Prune(t *testing.T) {
 
 func TestKV_Ops(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, dir, Options{})
 	c := s.KV("consent")
 	other := s.KV("consent2")
 	for k, v := range map[string]string{"+491": "opt_in", "+492": "opt_out", "+481": "opt_in"} {
@@ -165,10 +156,7 @@ func TestKV_Ops(t *testing.T) {
 
 func TestSpool_Ops(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, dir, Options{})
 	sp := s.Spool("events")
 	for i := range 5 {
 		seq, err := sp.Append(ctx, []byte(fmt.Sprint("e", i)))

@@ -39,10 +39,7 @@ func sstRSS(t *testing.T, dir string) int64 { return mappedRSS(t, dir, ".sst") }
 
 func TestStore_TrimTables(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{TrimInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, dir, Options{TrimInterval: -1})
 	payload := make([]byte, 900)
 	parallel(t, 3000, 32, func(i int) error {
 		_, err := s.Put(ctx, Message{ID: fmt.Sprint(i), To: fmt.Sprint(i % 50), Payload: payload})
@@ -83,10 +80,7 @@ func TestStore_TrimTables(t *testing.T) {
 // break the next append into a page that was paged out.
 func TestStore_TrimWAL(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, Options{TrimInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openT(t, dir, Options{TrimInterval: -1})
 	payload := make([]byte, 700)
 	put := func(from, to int) {
 		parallel(t, to-from, 16, func(i int) error {
@@ -140,16 +134,12 @@ func TestStore_TrimmerReactsToGrowth(t *testing.T) {
 	// written through their mappings); with it, at most the slack plus
 	// what the last commits added.
 	const want = 2 * trimSlack >> 10
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		got := mappedRSS(t, abs, ".mem") + mappedRSS(t, abs, ".sst")
-		if got < want {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Badger mappings still hold %d kB after 20 s; want < %d kB (TrimInterval is 1h, growth must trigger)", got, want)
-		}
-		waitABit()
+	var got int64
+	if !eventually(20*time.Second, func() bool {
+		got = mappedRSS(t, abs, ".mem") + mappedRSS(t, abs, ".sst")
+		return got < want
+	}) {
+		t.Fatalf("Badger mappings still hold %d kB after 20 s; want < %d kB (TrimInterval is 1h, growth must trigger)", got, want)
 	}
 }
 
