@@ -89,16 +89,39 @@ func run() error {
 	}
 }
 
+// numeric are the commands that take integer arguments: how many, and what they do.
+var numeric = map[string]struct {
+	args int
+	do   func(sim *modemtest.Sim, a []int)
+}{
+	"stall":    {1, func(sim *modemtest.Sim, a []int) { sim.Stall(a[0]) }},
+	"signal":   {1, func(sim *modemtest.Sim, a []int) { sim.SetSignal(a[0]) }},
+	"reg":      {1, func(sim *modemtest.Sim, a []int) { sim.SetRegistration(a[0]) }},
+	"flood":    {2, func(sim *modemtest.Sim, a []int) { sim.Flood(a[0], a[1]) }},
+	"failsend": {1, func(sim *modemtest.Sim, a []int) { sim.FailSends(a[0]) }},
+	"failpart": {2, func(sim *modemtest.Sim, a []int) { sim.FailPart(a[0], a[1]) }},
+	"stallpdu": {1, func(sim *modemtest.Sim, a []int) { sim.StallAfterPDU(a[0]) }},
+}
+
 func command(sim *modemtest.Sim, line string) error {
 	f := strings.Fields(line)
 	if len(f) == 0 {
 		return nil
 	}
-	num := func(i int) (int, error) {
-		if i >= len(f) {
-			return 0, fmt.Errorf("%s: missing argument", f[0])
+	if c, ok := numeric[f[0]]; ok {
+		if len(f)-1 < c.args {
+			return fmt.Errorf("%s: missing argument", f[0])
 		}
-		return strconv.Atoi(f[i])
+		a := make([]int, c.args)
+		for i := range a {
+			n, err := strconv.Atoi(f[1+i])
+			if err != nil {
+				return err
+			}
+			a[i] = n
+		}
+		c.do(sim, a)
+		return nil
 	}
 	switch f[0] {
 	case "sms":
@@ -117,62 +140,12 @@ func command(sim *modemtest.Sim, line string) error {
 			return err
 		}
 		fmt.Println(sim.Path())
-	case "stall":
-		n, err := num(1)
-		if err != nil {
-			return err
-		}
-		sim.Stall(n)
 	case "unstall":
 		sim.Unstall()
-	case "signal":
-		n, err := num(1)
-		if err != nil {
-			return err
-		}
-		sim.SetSignal(n)
-	case "reg":
-		n, err := num(1)
-		if err != nil {
-			return err
-		}
-		sim.SetRegistration(n)
 	case "simout":
 		sim.RemoveSIM()
 	case "simin":
 		sim.InsertSIM()
-	case "flood":
-		n, err := num(1)
-		if err != nil {
-			return err
-		}
-		k, err := num(2)
-		if err != nil {
-			return err
-		}
-		sim.Flood(n, k)
-	case "failsend":
-		n, err := num(1)
-		if err != nil {
-			return err
-		}
-		sim.FailSends(n)
-	case "failpart":
-		n, err := num(1)
-		if err != nil {
-			return err
-		}
-		code, err := num(2)
-		if err != nil {
-			return err
-		}
-		sim.FailPart(n, code)
-	case "stallpdu":
-		n, err := num(1)
-		if err != nil {
-			return err
-		}
-		sim.StallAfterPDU(n)
 	case "unplugpdu":
 		sim.UnplugAfterPDU()
 	case "sent":
