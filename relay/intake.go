@@ -141,7 +141,7 @@ func (in *Intake) SubmitJob(ctx context.Context, payload []byte, redelivered boo
 		return func() error { return ErrIntakeStopped }
 	}
 	now := in.now()
-	j, err := DecodeJob(payload, now, in.defaults)
+	j, num, err := decodeJob(payload, now, in.defaults)
 	if err != nil {
 		return func() error { return in.reject(ctx, now, err) }
 	}
@@ -169,7 +169,6 @@ func (in *Intake) SubmitJob(ctx context.Context, payload []byte, redelivered boo
 		fe.ID = j.ID
 		return func() error { return in.reject(ctx, now, fe) }
 	}
-	num, _ := ParseNumber(j.To) // DecodeJob checked it
 	evs := []Event{{ID: j.ID, Event: EventAccepted, At: ts(now), To: j.To}}
 	if j.NotBefore.After(now) {
 		evs = append(evs, Event{ID: j.ID, Event: EventDeferred, At: ts(now), To: j.To, NextAttemptAt: tsp(j.NotBefore),

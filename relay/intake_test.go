@@ -46,6 +46,7 @@ type memOutbox struct {
 	failPut   error
 	failApply error
 	applied   []applied // what Apply stored, in order
+	submitted []Stored  // what Submit stored, in order
 }
 
 type applied struct {
@@ -82,6 +83,7 @@ func (o *memOutbox) Submit(_ context.Context, s Stored, events ...Event) func() 
 			return true, nil
 		}
 		o.seen[s.Job.ID] = true
+		o.submitted = append(o.submitted, s)
 		o.rec.mu.Lock()
 		o.rec.stored = append(o.rec.stored, s.Job.ID)
 		o.rec.mu.Unlock()
@@ -283,6 +285,30 @@ func TestIntake_SubmitJob(t *testing.T) {
 				t.Errorf("Unidentified() = %d, want %d", got, tt.unreadable)
 			}
 		})
+	}
+}
+
+// A job is stored with its number in E.164 and whether that number can receive SMS.
+func TestIntake_SubmitJobNumber(t *testing.T) {
+	tests := []struct {
+		to, e164 string
+		mobile   bool
+	}{
+		{"+49 151 1234 5678", "+4915112345678", true},
+		{"+49 (30) 1234567", "+49301234567", false},
+	}
+	for _, tt := range tests {
+		r := newIntakeRig(false, nil)
+		payload := fmt.Sprintf(`{"id":"j1","to":%q,"text":"hello"}`, tt.to)
+		if err := r.in.SubmitJob(context.Background(), []byte(payload), false)(); err != nil {
+			t.Fatalf("%s: %v", tt.to, err)
+		}
+		if len(r.outbox.submitted) != 1 {
+			t.Fatalf("%s: %d jobs stored, want 1", tt.to, len(r.outbox.submitted))
+		}
+		if got := r.outbox.submitted[0]; got.Job.To != tt.e164 || got.Mobile != tt.mobile {
+			t.Errorf("%s: stored to %q mobile=%v, want %q mobile=%v", tt.to, got.Job.To, got.Mobile, tt.e164, tt.mobile)
+		}
 	}
 }
 

@@ -130,12 +130,19 @@ var idRe = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // the id can be read near its start (see peekID): the backend hears a rejected event for it
 // instead of waiting for one that never comes.
 func DecodeJob(payload []byte, now time.Time, def JobDefaults) (Job, error) {
+	j, _, err := decodeJob(payload, now, def)
+	return j, err
+}
+
+// decodeJob is DecodeJob that also returns the parsed number of j.To (the intake needs its
+// Mobile), so the number is parsed once per job.
+func decodeJob(payload []byte, now time.Time, def JobDefaults) (Job, Number, error) {
 	fields, err := decodeObject(payload)
 	if err != nil {
 		if fe, ok := err.(*FieldError); ok {
 			fe.ID = peekID(payload)
 		}
-		return Job{}, err
+		return Job{}, Number{}, err
 	}
 	d := &decoder{fields: fields}
 	var j Job
@@ -144,17 +151,17 @@ func DecodeJob(payload []byte, now time.Time, def JobDefaults) (Job, error) {
 		d.fail("id", CodeInvalid, "want 1-128 characters of A-Z a-z 0-9 . _ : -")
 	}
 	if d.err != nil {
-		return Job{}, d.err
+		return Job{}, Number{}, d.err
 	}
 	d.id = j.ID
 
 	to := d.str("to", true)
+	var num Number
 	if d.err == nil {
-		n, err := ParseNumber(to)
-		if err != nil {
+		if num, err = ParseNumber(to); err != nil {
 			d.fail("to", CodeBadNumber, err.Error())
 		}
-		j.To = n.E164
+		j.To = num.E164
 	}
 	j.Template = d.str("template", false)
 	j.Text = d.str("text", false)
@@ -198,9 +205,9 @@ func DecodeJob(payload []byte, now time.Time, def JobDefaults) (Job, error) {
 	}
 	j.Consent = d.consent("consent")
 	if d.err != nil {
-		return Job{}, d.err
+		return Job{}, Number{}, d.err
 	}
-	return j, nil
+	return j, num, nil
 }
 
 var templateNameRe = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)

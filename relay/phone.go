@@ -55,8 +55,7 @@ func ParseNumber(s string) (Number, error) {
 	return n, nil
 }
 
-// numbers remembers recently parsed numbers: a job's number is parsed when it is decoded and
-// again (in E.164 form) when it is queued, and shops send several messages per order.
+// numbers remembers recently parsed numbers: shops send several messages per order.
 // ParseNumber is a pure function of its input, so a hit is always right; the cache is bounded
 // and simply starts over when full.
 var numbers = numberCache{m: make(map[string]Number, numberCacheSize)}
