@@ -319,12 +319,21 @@ func TestModem_SIMMissing(t *testing.T) {
 	waitFor(t, "SIM removal noticed", 5*time.Second, func() bool { return r.m.Health().SIM == modem.SIMMissing })
 }
 
-func TestModem_SIMPIN(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "pin")
-	if err := os.WriteFile(good, []byte("1234\n"), 0o600); err != nil {
+// pinFile writes a PIN file with the given content and mode and returns its path.
+func pinFile(t *testing.T, content string, mode os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chmod(path, mode); err != nil { // WriteFile's mode passes through the umask
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestModem_SIMPIN(t *testing.T) {
+	good := pinFile(t, "1234\n", 0o600)
 	r := newRig(t, modemtest.Options{SIM: modemtest.SIMPIN, PIN: "1234"}, func(c *modem.Config) { c.PINFile = good })
 	r.waitReady()
 	if n := r.sim.CountCommand(`AT+CPIN="1234"`); n != 1 {
@@ -333,11 +342,7 @@ func TestModem_SIMPIN(t *testing.T) {
 }
 
 func TestModem_SIMPINRefusedIsNotRetried(t *testing.T) {
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "pin")
-	if err := os.WriteFile(bad, []byte("9999"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bad := pinFile(t, "9999", 0o600)
 	r := newRig(t, modemtest.Options{SIM: modemtest.SIMPIN, PIN: "1234"}, func(c *modem.Config) {
 		c.PINFile = bad
 		c.RetryEvery = 50 * time.Millisecond
@@ -354,11 +359,7 @@ func TestModem_SIMPINRefusedIsNotRetried(t *testing.T) {
 }
 
 func TestModem_PINFileReadableByOthers(t *testing.T) {
-	dir := t.TempDir()
-	loose := filepath.Join(dir, "pin")
-	if err := os.WriteFile(loose, []byte("1234"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	loose := pinFile(t, "1234", 0o644)
 	r := newRig(t, modemtest.Options{SIM: modemtest.SIMPIN, PIN: "1234"}, func(c *modem.Config) { c.PINFile = loose })
 	waitFor(t, "needs staff", 5*time.Second, func() bool { return r.m.Health().NeedsStaff })
 	if n := r.sim.CountCommand(`AT+CPIN="`); n != 0 {
