@@ -143,7 +143,9 @@ func (r *rig) nextSMS(d time.Duration) modem.SMS {
 	return modem.SMS{}
 }
 
-// noMoreSMS asserts nothing else arrives before the modem finishes a full storage drain.
+// noMoreSMS asserts that no further SMS has been handed over. It does not wait: it means most
+// after the storage was seen empty (OnSMS runs before the delete, so every message taken is
+// already in r.sms by then).
 func (r *rig) noMoreSMS() {
 	r.t.Helper()
 	select {
