@@ -97,7 +97,7 @@ func TestStore_OpExtras(t *testing.T) {
 				s := openT(t, t.TempDir(), Options{})
 				mustPut(t, s, Message{ID: "a", To: "+49"})
 				mustPut(t, s, Message{ID: "b", To: "+49"})
-				if got := leaseIDs(t, s, 10, time.Now()); !equalStrings(got, []string{"a"}) {
+				if got := leaseIDs(t, s, 10, time.Now()); !slices.Equal(got, []string{"a"}) {
 					t.Fatalf("leased %v", got)
 				}
 				if tt.setup != nil {
@@ -207,7 +207,7 @@ func TestStore_ExpireExtras(t *testing.T) {
 		mustPut(t, s, Message{ID: fmt.Sprint("x", i), To: to, ExpiresAt: now.Add(time.Minute)})
 	}
 	mustPut(t, s, Message{ID: "later", To: "D", ExpiresAt: now.Add(time.Hour)})
-	if got := leaseIDs(t, s, 1, now); !equalStrings(got, []string{"x0"}) {
+	if got := leaseIDs(t, s, 1, now); !slices.Equal(got, []string{"x0"}) {
 		t.Fatalf("leased %v", got)
 	}
 	fn := func(m Message) []Extra { return extrasFor(m.ID, "expired") }
@@ -219,7 +219,7 @@ func TestStore_ExpireExtras(t *testing.T) {
 	for _, m := range gone {
 		ids = append(ids, m.ID)
 	}
-	if !equalStrings(ids, []string{"x1", "x2"}) {
+	if !slices.Equal(ids, []string{"x1", "x2"}) {
 		t.Fatalf("expired %v, want [x1 x2]", ids)
 	}
 	wantStored(t, s, []string{"expired x1", "expired x2"}, []string{"x1 expired", "x2 expired"}, []string{"x1=expired", "x2=expired"})

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,11 +48,11 @@ func TestStore_CorruptRecordQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Inspection skips it without failing.
-	if got := eachIDs(t, s); !equalStrings(got, []string{"a2", "b1"}) {
+	if got := eachIDs(t, s); !slices.Equal(got, []string{"a2", "b1"}) {
 		t.Errorf("Each = %v, want [a2 b1]", got)
 	}
 	got := leaseIDs(t, s, 10, clk.Now())
-	if !equalStrings(got, []string{"b1", "a2"}) {
+	if !slices.Equal(got, []string{"b1", "a2"}) {
 		t.Errorf("Lease = %v, want [b1 a2] (a1 quarantined, A's queue continues)", got)
 	}
 	if s.Depth() != 2 {
@@ -191,7 +192,7 @@ func TestOpen_Encryption(t *testing.T) {
 		t.Errorf("a key mismatch must not quarantine: %v", m)
 	}
 	s := openT(t, dir, Options{EncryptionKey: key})
-	if got := eachIDs(t, s); !equalStrings(got, []string{"id-1"}) {
+	if got := eachIDs(t, s); !slices.Equal(got, []string{"id-1"}) {
 		t.Errorf("with the key: %v", got)
 	}
 }
@@ -216,7 +217,7 @@ func TestStore_DiskFullCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = openT(t, dir, Options{})
-	if got := eachIDs(t, s); !equalStrings(got, []string{"keep"}) {
+	if got := eachIDs(t, s); !slices.Equal(got, []string{"keep"}) {
 		t.Errorf("after reopen: %v, want [keep]", got)
 	}
 	if r, err := s.Put(ctx, Message{ID: "a", To: "B"}); err != nil || r != Accepted {

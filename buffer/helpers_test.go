@@ -70,18 +70,6 @@ func eachIDs(t testing.TB, s *Store) []string {
 	return ids
 }
 
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // eventually polls cond until it holds or timeout passes and reports
 // whether it held.
 func eventually(timeout time.Duration, cond func() bool) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -190,10 +191,10 @@ func TestStore_Lease(t *testing.T) {
 				mustPut(t, s, m)
 			}
 			got := leaseIDs(t, s, tt.n, now.Add(tt.at))
-			if !equalStrings(got, tt.want) {
+			if !slices.Equal(got, tt.want) {
 				t.Errorf("Lease = %v, want %v", got, tt.want)
 			}
-			if got2 := leaseIDs(t, s, tt.n, now.Add(tt.at)); !equalStrings(got2, tt.want2) {
+			if got2 := leaseIDs(t, s, tt.n, now.Add(tt.at)); !slices.Equal(got2, tt.want2) {
 				t.Errorf("second Lease = %v, want %v", got2, tt.want2)
 			}
 		})
@@ -213,7 +214,7 @@ func TestStore_LeaseTimeout(t *testing.T) {
 	if got := leaseIDs(t, s, 5, now.Add(59*time.Second)); len(got) != 0 {
 		t.Errorf("before deadline: %v, want nothing", got)
 	}
-	if got := leaseIDs(t, s, 5, now.Add(time.Minute)); !equalStrings(got, []string{"a1"}) {
+	if got := leaseIDs(t, s, 5, now.Add(time.Minute)); !slices.Equal(got, []string{"a1"}) {
 		t.Errorf("at deadline: %v, want [a1] again", got)
 	}
 }
@@ -257,7 +258,7 @@ func TestStore_Ack(t *testing.T) {
 			if err != nil || !ok || out != "sent" || !at.Equal(clk.Now()) {
 				t.Errorf("Outcome = %q %v %v %v", out, at, ok, err)
 			}
-			if got := leaseIDs(t, s, 5, clk.Now()); !equalStrings(got, []string{"a2"}) {
+			if got := leaseIDs(t, s, 5, clk.Now()); !slices.Equal(got, []string{"a2"}) {
 				t.Errorf("next Lease = %v, want [a2]", got)
 			}
 		})
@@ -307,7 +308,7 @@ func TestStore_Retry(t *testing.T) {
 				t.Errorf("retried message %+v", m)
 			}
 		}
-		if !equalStrings(got, st.want) {
+		if !slices.Equal(got, st.want) {
 			t.Errorf("Lease at +%v = %v, want %v", st.at, got, st.want)
 		}
 	}
@@ -315,7 +316,7 @@ func TestStore_Retry(t *testing.T) {
 	if err := s.Retry(ctx, "a1", now, "again"); err != nil {
 		t.Fatal(err)
 	}
-	if got := leaseIDs(t, s, 5, now.Add(time.Minute)); !equalStrings(got, []string{"a1"}) {
+	if got := leaseIDs(t, s, 5, now.Add(time.Minute)); !slices.Equal(got, []string{"a1"}) {
 		t.Errorf("after Retry into the past: %v, want [a1]", got)
 	}
 }
@@ -426,14 +427,14 @@ func TestStore_Expire(t *testing.T) {
 		for _, m := range exp {
 			got = append(got, m.ID)
 		}
-		if !equalStrings(got, tt.want) {
+		if !slices.Equal(got, tt.want) {
 			t.Errorf("Expire(+%v) = %v, want %v", tt.at, got, tt.want)
 		}
 	}
 	if out, _, ok, _ := s.Outcome("a1"); !ok || out != OutcomeExpired {
 		t.Errorf("Outcome(a1) = %q %v, want expired", out, ok)
 	}
-	if got := eachIDs(t, s); !equalStrings(got, []string{"b1", "d1"}) {
+	if got := eachIDs(t, s); !slices.Equal(got, []string{"b1", "d1"}) {
 		t.Errorf("left %v, want [b1 d1]", got)
 	}
 	// b1's lease ends: now it expires.
@@ -444,7 +445,7 @@ func TestStore_Expire(t *testing.T) {
 	if len(exp) != 1 || exp[0].ID != "b1" {
 		t.Errorf("Expire after lease ended = %+v, want b1", exp)
 	}
-	if got := leaseIDs(t, s, 5, now.Add(24*time.Hour)); !equalStrings(got, []string{"d1"}) {
+	if got := leaseIDs(t, s, 5, now.Add(24*time.Hour)); !slices.Equal(got, []string{"d1"}) {
 		t.Errorf("Lease = %v, want [d1]", got)
 	}
 }
@@ -573,7 +574,7 @@ func TestStore_Each(t *testing.T) {
 		}
 		return len(ids) < 2
 	})
-	if !equalStrings(ids, []string{"a", "b"}) || deadline.IsZero() {
+	if !slices.Equal(ids, []string{"a", "b"}) || deadline.IsZero() {
 		t.Errorf("Each = %v (deadline %v), want [a b] with a's deadline", ids, deadline)
 	}
 }

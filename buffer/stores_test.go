@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -45,7 +46,7 @@ func TestJournal_AppendRange(t *testing.T) {
 			got = append(got, e.ID)
 			return tt.limit == 0 || len(got) < tt.limit
 		})
-		if err != nil || !equalStrings(got, tt.want) {
+		if err != nil || !slices.Equal(got, tt.want) {
 			t.Errorf("Range(%v,%v) = %v, %v; want %v", tt.from, tt.to, got, err, tt.want)
 		}
 	}
@@ -99,7 +100,7 @@ func TestJournal_Prune(t *testing.T) {
 	}
 	var got []string
 	_ = s.Journal().Range(t0, t0.Add(time.Second), func(e Entry) bool { got = append(got, e.ID); return true })
-	if !equalStrings(got, []string{"late"}) {
+	if !slices.Equal(got, []string{"late"}) {
 		t.Errorf("late entry: %v", got)
 	}
 }
@@ -144,12 +145,12 @@ func TestKV_Ops(t *testing.T) {
 	}
 	var keys []string
 	_ = c.Each("+49", func(k string, v []byte) bool { keys = append(keys, k+"="+string(v)); return true })
-	if !equalStrings(keys, []string{"+491=opt_in", "+492=opt_out"}) {
+	if !slices.Equal(keys, []string{"+491=opt_in", "+492=opt_out"}) {
 		t.Errorf("Each = %v", keys)
 	}
 	keys = nil
 	_ = c.Each("", func(k string, v []byte) bool { keys = append(keys, k); return false })
-	if !equalStrings(keys, []string{"+491"}) {
+	if !slices.Equal(keys, []string{"+491"}) {
 		t.Errorf("Each stop = %v", keys)
 	}
 }
