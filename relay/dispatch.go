@@ -44,7 +44,6 @@ type Dispatcher struct {
 	signal  Signal
 	sms     SMS // nil when there is no modem
 	consent Consent
-	events  EventSink
 	journal Journal
 	sent    SentIndex
 	health  *Health
@@ -63,7 +62,7 @@ type Dispatcher struct {
 // DispatcherDeps are the parts a Dispatcher drives. The dispatcher's events, journal lines and
 // sent records are stored by the Outbox with the state change they belong to (Effects): Journal
 // and Sent only switch those on (nil: no journal lines, no sent records), and Events is not
-// written to (kept so that existing wiring compiles).
+// used (kept so that existing wiring compiles).
 type DispatcherDeps struct {
 	Outbox  Outbox
 	Signal  Signal
@@ -110,7 +109,7 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) *Dispatcher {
 	}
 	d := &Dispatcher{
 		cfg: cfg, outbox: deps.Outbox, signal: deps.Signal, sms: deps.SMS, consent: deps.Consent,
-		events: deps.Events, journal: deps.Journal, sent: deps.Sent, health: deps.Health,
+		journal: deps.Journal, sent: deps.Sent, health: deps.Health,
 		log: orDiscard(deps.Logger).With("component", "dispatcher"), now: deps.Now,
 		limiter: rate.NewLimiter(lim, burst), kick: make(chan struct{}, 1),
 	}
@@ -308,11 +307,7 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 		return
 	}
 	if d.signalPaused() {
-		if d.smsAllowed(s) {
-			d.sendSMS(ctx, callCtx, s, attempt)
-			return
-		}
-		d.defer_(ctx, s, d.now().Add(d.cfg.CaptchaRecheck), "captcha_required", "Signal sending is paused until staff solve a captcha (relayctl captcha)")
+		d.sendWhilePaused(ctx, callCtx, s, attempt)
 		return
 	}
 	if err := d.outbox.MarkSending(ctx, j.ID); err != nil {
@@ -372,11 +367,7 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 		d.mu.Unlock()
 		d.health.Set(ComponentSignal, StateStaffNeeded, "captcha required: relayctl captcha")
 		d.log.Warn("Signal asks for a captcha: Signal sending paused until staff solve it", "token", res.ChallengeToken)
-		if d.smsAllowed(s) {
-			d.sendSMS(ctx, callCtx, s, attempt)
-			return
-		}
-		d.defer_(ctx, s, d.now().Add(d.cfg.CaptchaRecheck), "captcha_required", "Signal sending is paused until staff solve a captcha (relayctl captcha)")
+		d.sendWhilePaused(ctx, callCtx, s, attempt)
 	case OutcomeUnknown:
 		if j.Delivery == AtMostOnce {
 			d.finish(ctx, s, Event{Event: EventUnknown, Channel: ChannelSignal, Attempt: attempt,
@@ -401,6 +392,16 @@ func (d *Dispatcher) expiredNow(ctx context.Context, s Stored) bool {
 	d.finish(ctx, s, Event{Event: EventExpired, Attempt: s.Attempts,
 		Error: &EventError{Code: "expired", Detail: "not sent before expires_at " + s.Job.ExpiresAt.Format(time.RFC3339)}})
 	return true
+}
+
+// sendWhilePaused handles a job while Signal sending waits for a captcha: by SMS when it may
+// go there, else it waits for the next probe.
+func (d *Dispatcher) sendWhilePaused(ctx, callCtx context.Context, s Stored, attempt int) {
+	if d.smsAllowed(s) {
+		d.sendSMS(ctx, callCtx, s, attempt)
+		return
+	}
+	d.defer_(ctx, s, d.now().Add(d.cfg.CaptchaRecheck), "captcha_required", "Signal sending is paused until staff solve a captcha (relayctl captcha)")
 }
 
 func (d *Dispatcher) smsAllowed(s Stored) bool {
