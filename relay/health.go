@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"io"
 	"log/slog"
 	"maps"
 	"slices"
@@ -49,7 +48,7 @@ const (
 	ShuttingDown Overall = "shutting_down"
 )
 
-// Signal is what the LED shows: the most urgent thing a person should know.
+// Indicator is what the LED shows: the most urgent thing a person should know.
 type Indicator string
 
 const (
@@ -220,7 +219,7 @@ func (h *Health) summaryLocked() Summary {
 
 func orDiscard(l *slog.Logger) *slog.Logger {
 	if l == nil {
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
+		return slog.New(slog.DiscardHandler) // Enabled is false: nothing is formatted to be thrown away
 	}
 	return l
 }
