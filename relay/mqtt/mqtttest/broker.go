@@ -48,14 +48,12 @@ type Options struct {
 // Start starts a broker and stops it when the test ends.
 func Start(t testing.TB, opts Options) *Broker {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
+	if _, err := exec.LookPath("mosquitto"); err != nil {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("mosquitto is not installed; CI must run the MQTT tests against it (apt-get install mosquitto)")
 		}
 		t.Skip("SKIP: mosquitto is not installed (apt-get install mosquitto); MQTT integration tests not run")
 	}
-	_ = bin
 	b := &Broker{t: t, dir: t.TempDir(), port: freePort(t)}
 	b.conf = filepath.Join(b.dir, "mosquitto.conf")
 	var extra string
