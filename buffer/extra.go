@@ -70,11 +70,7 @@ func (b *batch) writeExtras(xs []Extra) error {
 			if err != nil {
 				return err
 			}
-			if err := b.set(spoolKey(x.name, w.next), x.data); err != nil {
-				return err
-			}
-			w.next++
-			if err := b.set(spoolMetaKey(x.name), encodeSpoolMeta(*w)); err != nil {
+			if _, err := b.appendSpool(x.name, w, x.data); err != nil {
 				return err
 			}
 		case extraJournal:

@@ -1,9 +1,6 @@
 package buffer
 
-import (
-	"bytes"
-	"encoding/binary"
-)
+import "encoding/binary"
 
 // Key layout: see doc.go. One byte of prefix, then the parts; integers are
 // big-endian so byte order is numeric order.
@@ -85,5 +82,3 @@ func seqSuffix(k []byte) uint64 {
 	}
 	return binary.BigEndian.Uint64(k[len(k)-8:])
 }
-
-func hasPrefix(k, p []byte) bool { return bytes.HasPrefix(k, p) }

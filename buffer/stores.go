@@ -268,7 +268,7 @@ func (s *Store) spoolStateLocked(name string) (*spoolMeta, error) {
 	return m, nil
 }
 
-// working returns the batch's copy of the spool state.
+// spool returns the batch's working copy of the spool state.
 func (b *batch) spool(name string, committed *spoolMeta) *spoolMeta {
 	if b.spools == nil {
 		b.spools = map[string]*spoolMeta{}
@@ -280,6 +280,17 @@ func (b *batch) spool(name string, committed *spoolMeta) *spoolMeta {
 		b.spools[name] = w
 	}
 	return w
+}
+
+// appendSpool writes data as the next item of the spool whose working
+// state is w and returns its sequence number.
+func (b *batch) appendSpool(name string, w *spoolMeta, data []byte) (uint64, error) {
+	seq := w.next
+	if err := b.set(spoolKey(name, seq), data); err != nil {
+		return 0, err
+	}
+	w.next++
+	return seq, b.set(spoolMetaKey(name), encodeSpoolMeta(*w))
 }
 
 // Append adds data durably and returns its sequence number.
@@ -299,14 +310,9 @@ func (sp *Spool) Append(ctx context.Context, data []byte) (uint64, error) {
 	v := append([]byte(nil), data...)
 	var seq uint64
 	o := &op{grows: true}
-	o.apply = func(b *batch) error {
-		w := b.spool(sp.name, committed)
-		seq = w.next
-		if err := b.set(spoolKey(sp.name, seq), v); err != nil {
-			return err
-		}
-		w.next++
-		return b.set(spoolMetaKey(sp.name), encodeSpoolMeta(*w))
+	o.apply = func(b *batch) (err error) {
+		seq, err = b.appendSpool(sp.name, b.spool(sp.name, committed), v)
+		return err
 	}
 	if err := sp.s.waitOp(ctx, o); err != nil {
 		return 0, err
