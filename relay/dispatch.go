@@ -61,14 +61,12 @@ type Dispatcher struct {
 
 // DispatcherDeps are the parts a Dispatcher drives. The dispatcher's events, journal lines and
 // sent records are stored by the Outbox with the state change they belong to (Effects): Journal
-// and Sent only switch those on (nil: no journal lines, no sent records), and Events is not
-// used (kept so that existing wiring compiles).
+// and Sent only switch those on (nil: no journal lines, no sent records).
 type DispatcherDeps struct {
 	Outbox  Outbox
 	Signal  Signal
 	SMS     SMS
 	Consent Consent
-	Events  EventSink
 	Journal Journal
 	Sent    SentIndex
 	Health  *Health
@@ -389,8 +387,9 @@ func (d *Dispatcher) expiredNow(ctx context.Context, s Stored) bool {
 	if s.Job.ExpiresAt.IsZero() || d.now().Before(s.Job.ExpiresAt) {
 		return false
 	}
-	d.finish(ctx, s, Event{Event: EventExpired, Attempt: s.Attempts,
-		Error: &EventError{Code: "expired", Detail: "not sent before expires_at " + s.Job.ExpiresAt.Format(time.RFC3339)}})
+	// The same event as the sweep's (a resend after an unknown outcome says it may have been
+	// delivered; at_most_once never gets here, process ended it before).
+	d.finish(ctx, s, expiryEvent(s))
 	return true
 }
 
