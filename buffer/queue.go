@@ -83,8 +83,8 @@ func (b *batch) put(m Message) (PutResult, error) {
 		if err := b.set(k, nil); err != nil {
 			return 0, err
 		}
-		b.xMin = min(b.xMin, sortable(exp))
 		sx := sortable(exp)
+		b.xMin = min(b.xMin, sx)
 		b.effect(func() { s.sched.xLow = min(s.sched.xLow, sx) })
 	}
 	hk := headKey(m.To)
@@ -392,9 +392,7 @@ func (s *Store) Lease(ctx context.Context, n int, now time.Time) ([]Message, err
 				sc.addReady(l.prio, l.seq)
 			}
 		}
-		if err := s.promote(txn, now); err != nil {
-			return err
-		}
+		s.promote(txn, now)
 		var skipped [3][]uint64
 		for p := PriorityHigh; p <= PriorityLow && len(out) < n; p++ {
 			for len(out) < n {
@@ -402,9 +400,7 @@ func (s *Store) Lease(ctx context.Context, n int, now time.Time) ([]Message, err
 					if sc.frontier[p] == ^uint64(0) {
 						break
 					}
-					if err := s.loadChunk(txn, p, now); err != nil {
-						return err
-					}
+					s.loadChunk(txn, p, now)
 					continue
 				}
 				seq := sc.ready[p][0]
@@ -466,7 +462,7 @@ func (s *Store) Lease(ctx context.Context, n int, now time.Time) ([]Message, err
 }
 
 // promote moves heads whose due time has come from w/ into memory.
-func (s *Store) promote(txn *badger.Txn, now time.Time) error {
+func (s *Store) promote(txn *badger.Txn, now time.Time) {
 	sc := &s.sched
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte{pWait}})
 	defer it.Close()
@@ -484,11 +480,10 @@ func (s *Store) promote(txn *badger.Txn, now time.Time) error {
 		}
 		sc.wCursor = append(append([]byte(nil), k...), 0)
 	}
-	return nil
 }
 
 // loadChunk reads the next heads of priority p at or above the frontier.
-func (s *Store) loadChunk(txn *badger.Txn, p Priority, now time.Time) error {
+func (s *Store) loadChunk(txn *badger.Txn, p Priority, now time.Time) {
 	sc := &s.sched
 	prefix := []byte{pSched, byte(p)}
 	it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: false})
@@ -522,7 +517,6 @@ func (s *Store) loadChunk(txn *badger.Txn, p Priority, now time.Time) error {
 	} else {
 		sc.frontier[p] = last + 1
 	}
-	return nil
 }
 
 // quarantineHead moves an undecodable head record to b/ and unblocks its
