@@ -72,22 +72,15 @@ func status(ctx context.Context, path string, wait time.Duration, out io.Writer)
 	}
 	opts := paho.NewClientOptions().AddBroker(cfg.MQTT.Broker).SetClientID(cfg.MQTT.ClientID + "-relayctl").
 		SetCleanSession(true).SetConnectTimeout(wait)
-	if cfg.MQTT.Username != "" {
-		opts.SetUsername(cfg.MQTT.Username)
-		if cfg.MQTT.PasswordFile != "" {
-			pw, err := config.ReadSecret(cfg.MQTT.PasswordFile)
-			if err != nil {
-				return err
-			}
-			opts.SetPassword(string(pw))
-		}
+	// The same login as relayd's (one rule for the password and for when TLS is on).
+	pw, tc, err := mqtt.Login(cfg.MQTT)
+	if err != nil {
+		return err
 	}
-	// The same rule as relayd's: a CA or a client certificate also means TLS.
-	if mqtt.NeedsTLS(cfg.MQTT.Broker) || cfg.MQTT.CAFile != "" || cfg.MQTT.CertFile != "" {
-		tc, err := mqtt.TLSConfig(cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile)
-		if err != nil {
-			return err
-		}
+	if cfg.MQTT.Username != "" { // as relayd: a password goes only with a user name
+		opts.SetUsername(cfg.MQTT.Username).SetPassword(pw)
+	}
+	if tc != nil {
 		opts.SetTLSConfig(tc)
 	}
 	got := make(chan []byte, 1)

@@ -187,17 +187,8 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 				health.Set(relay.ComponentOutbox, relay.StateOK, "")
 			}
 		}}
-	if cfg.MQTT.PasswordFile != "" {
-		pw, err := config.ReadSecret(cfg.MQTT.PasswordFile)
-		if err != nil {
-			return err
-		}
-		mcfg.Password = string(pw)
-	}
-	if mqtt.NeedsTLS(cfg.MQTT.Broker) || cfg.MQTT.CAFile != "" || cfg.MQTT.CertFile != "" {
-		if mcfg.TLS, err = mqtt.TLSConfig(cfg.MQTT.CAFile, cfg.MQTT.CertFile, cfg.MQTT.KeyFile); err != nil {
-			return err
-		}
+	if mcfg.Password, mcfg.TLS, err = mqtt.Login(cfg.MQTT); err != nil {
+		return err
 	}
 	mq := mqtt.New(mcfg, intake, st, log, func(up bool, reason string) {
 		if up {

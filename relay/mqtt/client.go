@@ -3,13 +3,11 @@ package mqtt
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -541,41 +539,6 @@ func (c *Client) shutdown(cl paho.Client) {
 		c.log.Warn("offline status not acknowledged", "err", err)
 	}
 	cl.Disconnect(500)
-}
-
-// TLSConfig builds the TLS settings from PEM files: the CA that signed the broker's certificate
-// (empty: the system's roots) and an optional client certificate and key.
-func TLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt: ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt: ca_file %s: no PEM certificate in it", caFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt: client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
-}
-
-// NeedsTLS reports whether the broker URL asks for TLS.
-func NeedsTLS(broker string) bool {
-	for _, p := range []string{"ssl://", "tls://", "mqtts://", "wss://"} {
-		if strings.HasPrefix(broker, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // EncodeItem and DecodeItem are the spool's record format: the topic and the payload.
