@@ -117,6 +117,14 @@ func (s countingSink) PublishInbound(ctx context.Context, in relay.Inbound) erro
 	return err
 }
 
+// countIfStored counts evs when err says they were stored with their state change.
+func (e *Events) countIfStored(err error, evs []relay.Event) error {
+	if err == nil {
+		e.countAll(evs)
+	}
+	return err
+}
+
 type countingOutbox struct {
 	relay.Outbox
 	e *Events
@@ -141,37 +149,21 @@ func (o countingOutbox) Submit(ctx context.Context, s relay.Stored, events ...re
 }
 
 func (o countingOutbox) Ack(ctx context.Context, id string, outcome relay.EventType, fx relay.Effects) error {
-	err := o.Outbox.Ack(ctx, id, outcome, fx)
-	if err == nil {
-		o.e.countAll(fx.Events)
-	}
-	return err
+	return o.e.countIfStored(o.Outbox.Ack(ctx, id, outcome, fx), fx.Events)
 }
 
 func (o countingOutbox) Retry(ctx context.Context, id string, at time.Time, reason string, fx relay.Effects) error {
-	err := o.Outbox.Retry(ctx, id, at, reason, fx)
-	if err == nil {
-		o.e.countAll(fx.Events)
-	}
-	return err
+	return o.e.countIfStored(o.Outbox.Retry(ctx, id, at, reason, fx), fx.Events)
 }
 
 func (o countingOutbox) Defer(ctx context.Context, id string, until time.Time, reason string, fx relay.Effects) error {
-	err := o.Outbox.Defer(ctx, id, until, reason, fx)
-	if err == nil {
-		o.e.countAll(fx.Events)
-	}
-	return err
+	return o.e.countIfStored(o.Outbox.Defer(ctx, id, until, reason, fx), fx.Events)
 }
 
 // Apply counts the events of a consent change (opted_out, opted_in, optin_requested) once it
 // committed with its record and reply.
 func (o countingOutbox) Apply(ctx context.Context, s *relay.Stored, fx relay.Effects) error {
-	err := o.Outbox.Apply(ctx, s, fx)
-	if err == nil {
-		o.e.countAll(fx.Events)
-	}
-	return err
+	return o.e.countIfStored(o.Outbox.Apply(ctx, s, fx), fx.Events)
 }
 
 // Expire counts the events of the jobs it returns: those were removed, with their effects, even
@@ -204,9 +196,5 @@ type countingSent struct {
 var _ relay.SentIndex = countingSent{}
 
 func (s countingSent) Commit(ctx context.Context, fx relay.Effects) error {
-	err := s.SentIndex.Commit(ctx, fx)
-	if err == nil {
-		s.e.countAll(fx.Events)
-	}
-	return err
+	return s.e.countIfStored(s.SentIndex.Commit(ctx, fx), fx.Events)
 }
