@@ -138,7 +138,6 @@ type Store struct {
 	inflight   atomic.Int64 // ops submitted whose caller has not yet returned
 
 	// statistics for benchmarks/tests
-	syncs   atomic.Uint64
 	commits atomic.Uint64
 	splits  atomic.Uint64 // batches split because the transaction grew too big
 
