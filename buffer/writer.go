@@ -89,38 +89,30 @@ func (s *Store) writer() {
 		timer.Reset(s.opts.CommitWindow)
 	collect:
 		for len(ops) < maxBatchOps {
-			// Everyone currently waiting on the writer is in this batch:
-			// nobody can join before they are answered, so commit now.
+			var o *op
 			if int64(len(ops)) >= s.inflight.Load() {
+				// Everyone currently waiting on the writer is in this batch:
+				// nobody can join before they are answered, so commit now
+				// (taking only what is already queued).
 				select {
-				case o, ok := <-s.ops:
-					if !ok {
-						open = false
-						break collect
-					}
-					ops = append(ops, o)
-					continue
+				case o, ok = <-s.ops:
 				default:
 					break collect
 				}
-			}
-			select {
-			case o, ok := <-s.ops:
-				if !ok {
-					open = false
+			} else {
+				select {
+				case o, ok = <-s.ops:
+				case <-timer.C:
 					break collect
 				}
-				ops = append(ops, o)
-			case <-timer.C:
+			}
+			if !ok {
+				open = false
 				break collect
 			}
+			ops = append(ops, o)
 		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
-			}
-		}
+		timer.Stop() // Go 1.23+ timers: no stale tick survives Stop/Reset
 		s.runBatch(ops)
 	}
 	// Drain: Close closed the channel; answer what is left.
