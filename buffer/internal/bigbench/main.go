@@ -62,6 +62,7 @@ func main() {
 		}
 		return
 	}
+	tmp := ""
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "bigbench-")
 		if err != nil {
@@ -70,23 +71,26 @@ func main() {
 		}
 		*dir = d + "/db"
 		if !*keep {
-			defer os.RemoveAll(d)
+			tmp = d
 		}
 	}
 	fmt.Printf("bigbench: n=%d size=%d recipients=%d GOMEMLIMIT=%s dir=%s\n", *n, *size, *recipients, *memlimit, *dir)
-	ok := true
+	code := 0
 	for _, p := range []string{"fill", "reopen", "drain"} {
 		cmd := exec.Command(os.Args[0], append([]string{"-phase", p, "-dir", *dir}, passFlags()...)...)
 		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+*memlimit)
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "phase %s: %v\n", p, err)
-			ok = false
+			code = 1
 			break
 		}
 	}
-	if !ok {
-		os.Exit(1)
+	if tmp != "" {
+		os.RemoveAll(tmp) // also on failure: os.Exit skips deferred calls
+	}
+	if code != 0 {
+		os.Exit(code)
 	}
 }
 
@@ -207,10 +211,11 @@ func startSampler() *sampler {
 			case <-sm.stop:
 				return
 			case <-t.C:
-				if a := kb(status("RssAnon:")); a > sm.maxAnon.Load() {
+				st := status("RssAnon:", "RssFile:")
+				if a := kb(st[0]); a > sm.maxAnon.Load() {
 					sm.maxAnon.Store(a)
 				}
-				if f := kb(status("RssFile:")); f > sm.maxFile.Load() {
+				if f := kb(st[1]); f > sm.maxFile.Load() {
 					sm.maxFile.Store(f)
 				}
 				if sampleSmaps && i%10 == 0 {
@@ -282,11 +287,8 @@ func runPhase(phase, dir string, n, size, recipients, producers, ackers int, tri
 				}
 			}()
 		}
-		wg.Wait()
-		select {
-		case err := <-errc:
+		if err := wait(&wg, errc); err != nil {
 			return err
-		default:
 		}
 		el := time.Since(start)
 		fmt.Printf("fill:   %d Puts in %v = %.0f Puts/s, %.4f fsyncs/Put, depth %d, peak RSS %s; %s\n",
@@ -339,11 +341,8 @@ func runPhase(phase, dir string, n, size, recipients, producers, ackers int, tri
 			leased += len(ms)
 		}
 		close(work)
-		wg.Wait()
-		select {
-		case err := <-errc:
+		if err := wait(&wg, errc); err != nil {
 			return err
-		default:
 		}
 		el := time.Since(start)
 		fmt.Printf("drain:  %d Lease+Ack in %v = %.0f msgs/s, depth now %d, peak RSS (VmHWM) %s; %s; GOMEMLIMIT %s\n",
@@ -355,22 +354,42 @@ func runPhase(phase, dir string, n, size, recipients, producers, ackers int, tri
 }
 
 func peakRSS() string {
-	return status("VmHWM:") + " (now anon " + status("RssAnon:") + ", file " + status("RssFile:") + ")"
+	st := status("VmHWM:", "RssAnon:", "RssFile:")
+	return st[0] + " (now anon " + st[1] + ", file " + st[2] + ")"
 }
 
-func status(field string) string {
+// status returns the values of fields in /proc/self/status, read once
+// ("?" for a field not found).
+func status(fields ...string) []string {
+	out := make([]string, len(fields))
+	for i := range out {
+		out[i] = "?"
+	}
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
-		return "?"
+		return out
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
-			return strings.TrimSpace(v)
+		for i, field := range fields {
+			if v, ok := strings.CutPrefix(sc.Text(), field); ok {
+				out[i] = strings.TrimSpace(v)
+			}
 		}
 	}
-	return "?"
+	return out
+}
+
+// wait waits for the workers and returns the first error one reported.
+func wait(wg *sync.WaitGroup, errc <-chan error) error {
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+		return nil
+	}
 }
 
 func memLimit() string {
