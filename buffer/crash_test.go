@@ -568,11 +568,8 @@ func TestStore_ReopenTorture(t *testing.T) {
 		t.Errorf("queue holds %d (Depth %d), want %d", count, s.Depth(), want)
 	}
 	_ = s.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
-		runtime.Gosched()
-	}
-	if n := runtime.NumGoroutine(); n > baseline {
+	if !eventually(5*time.Second, func() bool { return runtime.NumGoroutine() <= baseline }) {
+		n := runtime.NumGoroutine()
 		buf := make([]byte, 1<<16)
 		t.Errorf("%d goroutines after Close, %d before:\n%s", n, baseline, buf[:runtime.Stack(buf, true)])
 	}
