@@ -91,27 +91,29 @@ func (d *dec) varint() int64 {
 	return v
 }
 
-func (d *dec) bytes() []byte {
+// field consumes a length-prefixed field and returns it without copying.
+func (d *dec) field() ([]byte, bool) {
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		d.fail("length out of range")
+		return nil, false
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v, true
+}
+
+func (d *dec) bytes() []byte {
+	v, ok := d.field()
+	if !ok {
 		return nil
 	}
-	v := make([]byte, n)
-	copy(v, d.b[:n])
-	d.b = d.b[n:]
-	return v
+	return append(make([]byte, 0, len(v)), v...)
 }
 
 func (d *dec) str() string {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail("length out of range")
-		return ""
-	}
-	v := string(d.b[:n])
-	d.b = d.b[n:]
-	return v
+	v, _ := d.field()
+	return string(v)
 }
 
 func (d *dec) time() time.Time { return nanosToTime(d.varint()) }
