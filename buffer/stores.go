@@ -321,7 +321,11 @@ func (sp *Spool) Append(ctx context.Context, data []byte) (uint64, error) {
 }
 
 // Peek returns up to n items from the head without removing them.
-func (sp *Spool) Peek(n int) ([]SpoolItem, error) {
+func (sp *Spool) Peek(n int) ([]SpoolItem, error) { return sp.PeekAfter(0, n) }
+
+// PeekAfter returns up to n items with Seq > after, from the head on, without removing them: a
+// reader that keeps many items in flight reads each one once.
+func (sp *Spool) PeekAfter(after uint64, n int) ([]SpoolItem, error) {
 	release, err := sp.s.enter()
 	if err != nil {
 		return nil, err
@@ -332,14 +336,14 @@ func (sp *Spool) Peek(n int) ([]SpoolItem, error) {
 		return nil, err
 	}
 	sp.s.mu.Lock()
-	head := m.head
+	from := max(m.head, after+1)
 	sp.s.mu.Unlock()
 	prefix := spoolKey(sp.name, 0)[:len(sp.name)+2]
 	var out []SpoolItem
 	err = sp.s.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		defer it.Close()
-		for it.Seek(spoolKey(sp.name, head)); it.ValidForPrefix(prefix) && len(out) < n; it.Next() {
+		for it.Seek(spoolKey(sp.name, from)); it.ValidForPrefix(prefix) && len(out) < n; it.Next() {
 			item := it.Item()
 			v, err := item.ValueCopy(nil)
 			if err != nil {

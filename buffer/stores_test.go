@@ -196,6 +196,49 @@ func TestSpool_Ops(t *testing.T) {
 	}
 }
 
+// PeekAfter reads past what a reader already holds, never before the head.
+func TestSpool_PeekAfter(t *testing.T) {
+	s := openT(t, t.TempDir(), Options{})
+	sp := s.Spool("e")
+	for i := range 10 {
+		if _, err := sp.Append(ctx, []byte{byte('a' + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seqs := func(after uint64, n int) (got []uint64) {
+		t.Helper()
+		items, err := sp.PeekAfter(after, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if want := byte('a' + it.Seq - 1); len(it.Data) != 1 || it.Data[0] != want {
+				t.Errorf("item %d holds %q, want %q", it.Seq, it.Data, want)
+			}
+			got = append(got, it.Seq)
+		}
+		return got
+	}
+	if got := seqs(0, 3); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Errorf("PeekAfter(0, 3) = %v", got)
+	}
+	if got := seqs(3, 3); !slices.Equal(got, []uint64{4, 5, 6}) {
+		t.Errorf("PeekAfter(3, 3) = %v", got)
+	}
+	if got := seqs(8, 5); !slices.Equal(got, []uint64{9, 10}) {
+		t.Errorf("PeekAfter(8, 5) = %v", got)
+	}
+	if got := seqs(10, 5); len(got) != 0 {
+		t.Errorf("PeekAfter(10, 5) = %v, want nothing", got)
+	}
+	if err := sp.Remove(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(2, 2); !slices.Equal(got, []uint64{6, 7}) {
+		t.Errorf("PeekAfter(2, 2) after Remove(5) = %v, want the head on", got)
+	}
+}
+
 func TestSpool_RemoveMany(t *testing.T) {
 	s := openT(t, t.TempDir(), Options{})
 	sp := s.Spool("e")
