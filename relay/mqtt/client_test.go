@@ -64,10 +64,16 @@ func (s *memSpool) add(topic, payload string) {
 	s.mu.Unlock()
 }
 
-func (s *memSpool) Peek(n int) ([]mqtt.Item, error) {
+func (s *memSpool) PeekAfter(after uint64, n int) ([]mqtt.Item, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.items[:min(n, len(s.items))]), nil
+	var out []mqtt.Item
+	for _, it := range s.items {
+		if it.Seq > after && len(out) < n {
+			out = append(out, it)
+		}
+	}
+	return out, nil
 }
 
 func (s *memSpool) Remove(_ context.Context, upto uint64) error {
@@ -151,17 +157,25 @@ func (o *observer) skipTo(t *testing.T, want, skip string) {
 
 func startClient(t *testing.T, url, id string, h mqtt.Handler, sp mqtt.Spool) (*mqtt.Client, func()) {
 	t.Helper()
+	return startClientWith(t, mqtt.Config{Broker: url, ClientID: id, TopicPrefix: "shop", MaxReconnect: 200 * time.Millisecond}, h, sp)
+}
+
+// startClientWith runs a client on cfg until it has connected; the returned func stops it.
+func startClientWith(t *testing.T, cfg mqtt.Config, h mqtt.Handler, sp mqtt.Spool) (*mqtt.Client, func()) {
+	t.Helper()
 	states := make(chan bool, 100)
 	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	c := mqtt.New(mqtt.Config{Broker: url, ClientID: id, TopicPrefix: "shop", MaxReconnect: 200 * time.Millisecond},
-		h, sp, log, func(up bool, _ string) { states <- up })
+	c := mqtt.New(cfg, h, sp, log, func(up bool, _ string) { states <- up })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
+	deadline := time.After(waitFor) // once: failed attempts keep coming
 	for up := false; !up; {
 		select {
 		case up = <-states:
-		case <-time.After(waitFor):
+		case <-deadline:
+			cancel()
+			<-done
 			t.Fatal("relay client did not connect")
 		}
 	}
@@ -282,10 +296,13 @@ func TestClient_StoreFailureRedelivered(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
 	defer func() { cancel(); <-done }()
+	deadline := time.After(waitFor) // once: failed attempts keep coming
 	for up := false; !up; {
 		select {
 		case up = <-states:
-		case <-time.After(waitFor):
+		case <-deadline:
+			cancel()
+			<-done
 			t.Fatal("relay client did not connect")
 		}
 	}

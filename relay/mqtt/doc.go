@@ -10,7 +10,10 @@
 //     enqueues; the wait and the acknowledgement run beside it, so one fsync serves many jobs.
 //   - Outbound messages come from a durable spool and are removed only after the broker's
 //     PUBACK: events survive broker outages and restarts and go out in order (at least once: a
-//     crash between PUBACK and removal publishes the last batch again). A spooled record that
+//     crash between PUBACK and removal publishes up to a few hundred again). The drain keeps a
+//     window of publishes in flight rather than waiting batch by batch, so a broker that holds
+//     PUBACKs back (Mosquitto's default Nagle) does not stall it; after a lost connection it
+//     starts again after the last acknowledged item. A spooled record that
 //     cannot be decoded never stops the drain: it is logged as an error, counted (Skipped) and
 //     removed in order with its neighbours, never published (Item.Err, SpooledItem). A spool
 //     that fails (Peek or Remove) is retried after a pause on the same connection: the box does
@@ -18,6 +21,9 @@
 //     anything is peeked again, so it is not published twice.
 //   - Each connection is a fresh paho client; relay reconnects with backoff itself, so nothing
 //     is resent behind its back and events never overtake each other (see Client).
+//   - The connection is buffered both ways (paho reads a packet byte by byte and writes each
+//     packet on its own; see bufferedConn), and a configured CA or client certificate means TLS
+//     also on a tcp:// URL, where paho alone would send the password in the clear.
 //   - The retained status is republished on every connect; the last will says
 //     {"state":"offline"}, and a clean stop publishes the final status, then offline, itself.
 package mqtt

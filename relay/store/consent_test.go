@@ -36,7 +36,7 @@ func TestIntake_InvalidConsentIsAcknowledged(t *testing.T) {
 		if err := r.intake.HandleJob(ctx, p); err != nil {
 			t.Fatalf("HandleJob = %v, want nil (rejected and acknowledged)", err)
 		}
-		items, err := r.st.Peek(10)
+		items, err := r.st.PeekAfter(0, 10)
 		if err != nil || len(items) == 0 {
 			t.Fatalf("no event: %v", err)
 		}

@@ -49,7 +49,7 @@ func snapshot(t *testing.T, st *store.Store, b *buffer.Store, numbers ...string)
 		}
 		s.state[n] = rec.Status(time.Now())
 	}
-	items, err := st.Peek(1000)
+	items, err := st.PeekAfter(0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func TestStore_Effects(t *testing.T) {
 	if rec, _, _ := st.Lookup(1); !rec.Delivered {
 		t.Error("Commit did not update the sent record")
 	}
-	items, err := st.Peek(10)
+	items, err := st.PeekAfter(0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestStore_UnreadableRecordFailed(t *testing.T) {
 	if o, _, _, _ := b.Outcome("u1"); o != "failed_unreadable" {
 		t.Errorf("outcome %q, want failed_unreadable", o)
 	}
-	items, err := st.Peek(10)
+	items, err := st.PeekAfter(0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func (r *rig) close(t *testing.T) {
 // events drains the MQTT spool: "id event" for jobs, "to event" for consent events.
 func (r *rig) events(t *testing.T) []string {
 	t.Helper()
-	items, err := r.st.Peek(10000)
+	items, err := r.st.PeekAfter(0, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func TestDispatcher_DeferIsNotAnAttempt(t *testing.T) {
 	})
 	cancel()
 	<-done
-	items, err := r.st.Peek(100)
+	items, err := r.st.PeekAfter(0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}

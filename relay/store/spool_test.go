@@ -24,7 +24,7 @@ func TestStore_PeekUnreadable(t *testing.T) {
 	if err := st.Publish(ctx, relay.Event{ID: "good-2", Event: relay.EventAccepted}); err != nil {
 		t.Fatal(err)
 	}
-	items, err := st.Peek(10)
+	items, err := st.PeekAfter(0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}

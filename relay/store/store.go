@@ -305,10 +305,9 @@ func (s *Store) append(ctx context.Context, topic string, v any) error {
 	return nil
 }
 
-// Peek implements mqtt.Spool. An item that cannot be decoded is skipped (and removed with the
-// next acknowledged one): it cannot be published, and it must not stop the ones behind it.
-func (s *Store) Peek(n int) ([]mqtt.Item, error) {
-	items, err := s.spool.Peek(n)
+// PeekAfter implements mqtt.Spool: up to n items with Seq > after, from the head on.
+func (s *Store) PeekAfter(after uint64, n int) ([]mqtt.Item, error) {
+	items, err := s.spool.PeekAfter(after, n)
 	if err != nil {
 		return nil, err
 	}

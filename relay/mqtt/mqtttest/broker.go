@@ -27,6 +27,7 @@ type Broker struct {
 	dir  string
 	port int
 	conf string
+	tls  *TLSFiles
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -43,6 +44,15 @@ type Options struct {
 	// (with the receiver's delayed ACK, that holds a job for up to ~40 ms). false keeps
 	// Mosquitto's default (off).
 	TCPNoDelay bool
+	// TLS makes the listener TLS only, with a certificate for 127.0.0.1 from a throwaway CA, and
+	// requires clients to show a certificate from the same CA (Broker.TLS has the files).
+	TLS bool
+}
+
+// TLSFiles are the PEM files of a TLS broker: its CA, and a client certificate and key the
+// broker accepts.
+type TLSFiles struct {
+	CA, ClientCert, ClientKey string
 }
 
 // Start starts a broker and stops it when the test ends.
@@ -62,6 +72,11 @@ func Start(t testing.TB, opts Options) *Broker {
 	}
 	if opts.TCPNoDelay {
 		extra += "set_tcp_nodelay true\n"
+	}
+	if opts.TLS {
+		b.tls = writeCertificates(t, b.dir)
+		extra += fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
+			b.tls.CA, filepath.Join(b.dir, "server.crt"), filepath.Join(b.dir, "server.key"))
 	}
 	conf := fmt.Sprintf(`listener %d 127.0.0.1
 allow_anonymous true
@@ -84,8 +99,16 @@ log_type information
 	return b
 }
 
-// URL is the broker's address for paho: tcp://127.0.0.1:PORT.
-func (b *Broker) URL() string { return fmt.Sprintf("tcp://127.0.0.1:%d", b.port) }
+// URL is the broker's address for paho: tcp://127.0.0.1:PORT, or ssl:// for a TLS broker.
+func (b *Broker) URL() string {
+	if b.tls != nil {
+		return fmt.Sprintf("ssl://127.0.0.1:%d", b.port)
+	}
+	return fmt.Sprintf("tcp://127.0.0.1:%d", b.port)
+}
+
+// TLS returns the certificate files of a broker started with Options.TLS, else nil.
+func (b *Broker) TLS() *TLSFiles { return b.tls }
 
 // Addr is host:port.
 func (b *Broker) Addr() string { return fmt.Sprintf("127.0.0.1:%d", b.port) }
