@@ -34,25 +34,49 @@ func ParseNumber(s string) (Number, error) {
 	if n, ok := numbers.get(s); ok {
 		return n, nil
 	}
+	n, err := parseNumber(s)
+	if err != nil {
+		return Number{}, err
+	}
+	numbers.put(s, n)
+	return n, nil
+}
+
+// parseNumber parses s (already past ParseNumber's syntax checks) without the cache: the
+// canonical "+digits" form most shops send takes parseE164Fast, everything else, and every
+// case the fast path is not sure about, goes through the library's parser (phone_fast.go).
+func parseNumber(s string) (Number, error) {
+	var pn phonenumbers.PhoneNumber
+	if !parseE164Fast(s, &pn) {
+		return parseNumberSlow(s)
+	}
+	return numberOf(&pn)
+}
+
+// parseNumberSlow is the library's full parser; the tests compare parseNumber with it.
+func parseNumberSlow(s string) (Number, error) {
 	var pn phonenumbers.PhoneNumber
 	if err := phonenumbers.ParseToNumber(s, "ZZ", &pn); err != nil {
 		return Number{}, errors.New("not a phone number: " + err.Error())
 	}
+	return numberOf(&pn)
+}
+
+// numberOf checks a parsed number against its country's plan.
+func numberOf(pn *phonenumbers.PhoneNumber) (Number, error) {
 	// GetNumberType is UNKNOWN exactly when IsValidNumber is false (both match the national
 	// number against the region's plan; the region comes from the calling code, so the region
 	// check IsValidNumber adds always passes). Asking once halves the regexp work, the largest
 	// part of ingest's CPU per job (issue 5 benchmarks).
-	t := phonenumbers.GetNumberType(&pn)
+	t := phonenumbers.GetNumberType(pn)
 	if t == phonenumbers.UNKNOWN {
 		return Number{}, errors.New("not a valid number in its country's numbering plan")
 	}
-	n := Number{
-		E164:   phonenumbers.Format(&pn, phonenumbers.E164),
-		Region: phonenumbers.GetRegionCodeForNumber(&pn),
+	return Number{
+		E164:   phonenumbers.Format(pn, phonenumbers.E164),
+		Region: phonenumbers.GetRegionCodeForNumber(pn),
 		Mobile: t == phonenumbers.MOBILE || t == phonenumbers.FIXED_LINE_OR_MOBILE,
-	}
-	numbers.put(s, n)
-	return n, nil
+	}, nil
 }
 
 // numbers remembers recently parsed numbers: shops send several messages per order.
