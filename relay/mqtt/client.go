@@ -497,6 +497,14 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 				bad = append(bad, it)
 			} else {
 				f.tok = cl.Publish(c.topic(it.Topic), 1, false, it.Payload)
+				// A Publish paho could not hand to its writer within publishWait (a broker that
+				// stopped reading) fails here, unsent, while the next one may go out once the
+				// broker reads again: stop, so nothing overtakes it. The connection ends; the
+				// next one starts after the last acknowledged item.
+				if done(f.tok) && f.tok.Error() != nil {
+					c.reportSkipped(bad)
+					return nil, f.tok.Error()
+				}
 			}
 			c.flying = append(c.flying, f)
 			c.after = it.Seq
@@ -507,6 +515,16 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 		return nil, nil
 	}
 	return c.flying[0].tok.Done(), nil
+}
+
+// done reports whether tok has completed.
+func done(tok paho.Token) bool {
+	select {
+	case <-tok.Done():
+		return true
+	default:
+		return false
+	}
 }
 
 // collect moves the acknowledged items at the front of the window to removeDue. A publish that

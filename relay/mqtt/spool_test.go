@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -292,5 +293,55 @@ func TestClient_SpoolDrainsManyInOrder(t *testing.T) {
 	t.Logf("%d events, %d seen again after the cut, %d Remove calls", n, again, sp.removes.Load())
 	if r := sp.removes.Load(); r > n/100 {
 		t.Errorf("%d Remove calls for %d events; want runs of them", r, n)
+	}
+}
+
+// A broker that stops reading fills the socket, and paho's writer blocks: a Publish it cannot
+// hand over within its WriteTimeout fails at once, while the next one may go out as soon as the
+// broker reads again. The drain must stop at the first failed publish and make a new
+// connection, so no event reaches the shop ahead of one before it.
+func TestClient_SpoolStalledBrokerKeepsOrder(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	proxy := mqtttest.NewProxy(t, b.Addr())
+	shop := newObserver(t, b.URL(), "shop-events", "shop/events")
+	sp := &memSpool{}
+	c, stop := startClient(t, proxy.URL(), "relay-box", newHandler(func(string) error { return nil }), sp)
+	defer stop()
+	// More than the kernel buffers between the client and the paused proxy take, in fewer
+	// publishes than the window, so paho's writer blocks.
+	const n = 600
+	pad := strings.Repeat("x", 32<<10)
+	proxy.Pause()
+	for i := range n {
+		sp.add("events", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
+	}
+	c.Notify()
+	// The stall ends when the client gives up on the connection, or after stall: longer than
+	// paho's WriteTimeout (2 s) and shorter than a write to the socket may take (10 s), the
+	// moment a drain that went on behind a failed publish would send the later ones. A timer
+	// only as the stall of a real socket, not an assertion: with the fix, the order holds
+	// whenever the stall ends.
+	const stall = 5 * time.Second
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for end := time.After(stall); c.Connected(); {
+		select {
+		case <-tick.C:
+			continue
+		case <-end:
+		}
+		break
+	}
+	proxy.Resume()
+	highest := -1
+	for highest < n-1 {
+		var i int
+		if _, err := fmt.Sscanf(shop.next(t), `shop/events {"n":%d`, &i); err != nil {
+			t.Fatal(err)
+		}
+		if i > highest+1 {
+			t.Fatalf("event %d after %d: out of order", i, highest)
+		}
+		highest = max(highest, i)
 	}
 }
