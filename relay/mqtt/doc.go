@@ -12,10 +12,11 @@
 //     PUBACK: events survive broker outages and restarts and go out in order (at least once: a
 //     crash between PUBACK and removal publishes up to a few hundred again). The drain keeps a
 //     window of publishes in flight rather than waiting batch by batch, so a broker that holds
-//     PUBACKs back (Mosquitto's default Nagle) does not stall it; after a lost connection it
-//     starts again after the last acknowledged item. A spooled record that
-//     cannot be decoded never stops the drain: it is logged as an error, counted (Skipped) and
-//     removed in order with its neighbours, never published (Item.Err, SpooledItem). A spool
+//     PUBACKs back (Mosquitto's default Nagle) does not stall it. A publish that fails (a lost
+//     connection, or one paho could not send in time to a broker that stopped reading) ends the
+//     connection before anything behind it is published; the next one starts again after the
+//     last acknowledged item. A spooled record that cannot be decoded never stops the drain:
+//     it is logged as an error, counted (Skipped) and removed in order with its neighbours, never published (Item.Err, SpooledItem). A spool
 //     that fails (Peek or Remove) is retried after a pause on the same connection: the box does
 //     not look offline for a disk hiccup, and what the broker acknowledged is removed before
 //     anything is peeked again, so it is not published twice.
