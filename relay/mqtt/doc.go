@@ -16,10 +16,11 @@
 //     connection, or one paho could not send in time to a broker that stopped reading) ends the
 //     connection before anything behind it is published; the next one starts again after the
 //     last acknowledged item. A spooled record that cannot be decoded never stops the drain:
-//     it is logged as an error, counted (Skipped) and removed in order with its neighbours, never published (Item.Err, SpooledItem). A spool
-//     that fails (Peek or Remove) is retried after a pause on the same connection: the box does
-//     not look offline for a disk hiccup, and what the broker acknowledged is removed before
-//     anything is peeked again, so it is not published twice.
+//     it is logged as an error, counted (Skipped) and removed in order with its neighbours,
+//     never published (Item.Err, SpooledItem). A spool that fails (Peek or Remove) is retried
+//     after a pause on the same connection: the box does not look offline for a disk hiccup,
+//     and what the broker acknowledged is removed before anything is peeked again, so it is
+//     not published twice.
 //   - Each connection is a fresh paho client; relay reconnects with backoff itself, so nothing
 //     is resent behind its back and events never overtake each other (see Client).
 //   - The connection is buffered both ways (paho reads a packet byte by byte and writes each
