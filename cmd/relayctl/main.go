@@ -71,8 +71,9 @@ func status(ctx context.Context, path string, wait time.Duration, out io.Writer)
 		return err
 	}
 	opts := paho.NewClientOptions().AddBroker(cfg.MQTT.Broker).SetClientID(cfg.MQTT.ClientID + "-relayctl").
-		SetCleanSession(true).SetConnectTimeout(wait)
-	// The same login as relayd's (one rule for the password and for when TLS is on).
+		SetCleanSession(true).SetConnectTimeout(wait).SetCustomOpenConnectionFn(mqtt.Dial)
+	// The same login and connection as relayd's (one rule for the password and for when TLS is
+	// on: paho's own dialer would ignore the TLS settings on a tcp:// URL).
 	pw, tc, err := mqtt.Login(cfg.MQTT)
 	if err != nil {
 		return err

@@ -110,6 +110,7 @@ type Client struct {
 	// removeDue is the seq up to which the broker acknowledged items that are not removed yet
 	// (0: none), dueSince how many of them; spoolFailing says the spool failed on the last try.
 	flying       []inflight
+	flyingBytes  int
 	after        uint64
 	removeDue    uint64
 	dueSince     int
@@ -148,10 +149,16 @@ var OfflineStatus = []byte(`{"state":"offline"}`)
 // The window is topped up once refill items fit (or it is empty), so a Peek reads many items,
 // not one per PUBACK; acknowledged items are removed in runs of removeEvery (one durable write)
 // and whenever nothing is in flight.
+//
+// The window is also bounded in bytes, below bufferedConn's maxPending: what is in flight then
+// always fits the connection's buffer, so a Publish never waits for a slow link to drain it
+// (paho would fail it after publishWait and the connection would be made again, over and over,
+// on a slow uplink). windowBytes in flight is ~50 KB per round trip: ample for a shop.
 const (
 	window      = 512
 	refill      = 64
 	removeEvery = 256
+	windowBytes = 48 << 10
 )
 
 // publishWait is paho's WriteTimeout, which (behind bufferedConn) bounds only how long Publish
@@ -163,8 +170,9 @@ const publishWait = 2 * time.Second
 // inflight is one published spool item; tok is nil for an unreadable item, which is done as soon
 // as everything before it is.
 type inflight struct {
-	seq uint64
-	tok paho.Token
+	seq  uint64
+	tok  paho.Token
+	size int // bytes it takes in the connection's buffer, about
 }
 
 // finalStatusWait bounds how long a stop waits to say goodbye to the broker.
@@ -288,7 +296,7 @@ func (c *Client) connect(ctx context.Context) (paho.Client, <-chan struct{}, err
 		SetConnectTimeout(10*time.Second).
 		SetWill(c.topic(TopicStatus), string(OfflineStatus), 1, true).
 		SetDefaultPublishHandler(c.onMessage).
-		SetCustomOpenConnectionFn(dial).
+		SetCustomOpenConnectionFn(Dial).
 		SetConnectionLostHandler(func(_ paho.Client, err error) {
 			lostErr.Store(err)
 			once.Do(func() { close(lost) })
@@ -398,7 +406,7 @@ func (c *Client) serve(ctx context.Context, cl paho.Client, lost <-chan struct{}
 	c.sentV = 0 // say the status again on every connection: the will may have replaced it
 	c.statusMu.Unlock()
 	// A new connection publishes from the first item the broker has not acknowledged.
-	c.flying, c.after = nil, c.removeDue
+	c.flying, c.flyingBytes, c.after = nil, 0, c.removeDue
 	for {
 		acked, err := c.flush(ctx, cl, lost)
 		var serr *spoolError
@@ -475,7 +483,7 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 			}
 		}
 		room := window - len(c.flying)
-		if room < refill && len(c.flying) > 0 {
+		if len(c.flying) > 0 && (room < refill || windowBytes-c.flyingBytes < windowBytes/4) {
 			break
 		}
 		items, err := c.spool.PeekAfter(c.after, room)
@@ -486,13 +494,18 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 			break
 		}
 		var bad []Item
+		full := false
 		for _, it := range items {
 			select {
 			case <-lost: // paho would hold each Publish for publishWait
 				return nil, errors.New("connection lost")
 			default:
 			}
-			f := inflight{seq: it.Seq}
+			f := inflight{seq: it.Seq, size: packetSize(c.topic(it.Topic), it.Payload)}
+			if len(c.flying) > 0 && c.flyingBytes+f.size > windowBytes {
+				full = true
+				break
+			}
 			if it.Err != nil {
 				bad = append(bad, it)
 			} else {
@@ -507,15 +520,22 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 				}
 			}
 			c.flying = append(c.flying, f)
+			c.flyingBytes += f.size
 			c.after = it.Seq
 		}
 		c.reportSkipped(bad)
+		if full {
+			break
+		}
 	}
 	if len(c.flying) == 0 {
 		return nil, nil
 	}
 	return c.flying[0].tok.Done(), nil
 }
+
+// packetSize is about the bytes a QoS 1 PUBLISH of payload to topic takes on the wire.
+func packetSize(topic string, payload []byte) int { return 9 + len(topic) + len(payload) }
 
 // done reports whether tok has completed.
 func done(tok paho.Token) bool {
@@ -546,6 +566,7 @@ func (c *Client) collect() error {
 		}
 		c.removeDue = f.seq
 		c.dueSince++
+		c.flyingBytes -= f.size
 		n++
 	}
 	c.flying = c.flying[:0]

@@ -13,13 +13,13 @@ import (
 	"golang.org/x/net/proxy"
 )
 
-// dial opens the broker connection for paho (ClientOptions.CustomOpenConnectionFn), buffered
-// both ways (see bufferedConn).
+// Dial opens the broker connection for paho (ClientOptions.CustomOpenConnectionFn), buffered
+// both ways (see bufferedConn). Every relay client uses it: relayd's and relayctl's.
 //
 // It opens what paho's own openConnection opens for the schemes relay's config accepts, with one
 // difference: a TLS configuration (a CA or a client certificate, see Login) means TLS also on a
 // tcp:// or mqtt:// URL, where paho would connect in the clear and send the password with it.
-func dial(uri *url.URL, opts paho.ClientOptions) (net.Conn, error) {
+func Dial(uri *url.URL, opts paho.ClientOptions) (net.Conn, error) {
 	d := opts.Dialer
 	if d == nil {
 		d = &net.Dialer{Timeout: opts.ConnectTimeout}
@@ -92,11 +92,12 @@ func handshake(t *tls.Conn, timeout time.Duration) error {
 // is no weaker than before: a write that returned was never proof that the broker got it, and
 // nothing in relay counts as delivered before the broker's PUBACK. Write blocks while maxPending
 // bytes wait, so a broker that stops reading stops paho as a full socket would; paho's keepalive
-// then ends the connection. The flusher puts writeTimeout on each of its writes; paho's own
-// write deadlines are ignored (they would time a copy into memory), and its WriteTimeout
-// (publishWait) only bounds handing a packet to paho's writer. Close first sends what is
-// buffered, for at most closeFlushWait: paho writes DISCONNECT and closes right after it, and a
-// DISCONNECT lost in the buffer would make the broker publish the will.
+// then ends the connection. The flusher writes in pieces of writeChunk, each within
+// writeTimeout (a link moving 1.6 kB/s still passes); paho's own write deadlines are ignored
+// (they would time a copy into memory), and its WriteTimeout (publishWait) only bounds handing
+// a packet to paho's writer. Close first sends what is buffered, for at most closeFlushWait:
+// paho writes DISCONNECT and closes right after it, and a DISCONNECT lost in the buffer would
+// make the broker publish the will.
 type bufferedConn struct {
 	net.Conn
 	r            *bufio.Reader
@@ -113,7 +114,8 @@ type bufferedConn struct {
 }
 
 const (
-	writeTimeout   = 10 * time.Second // one write to the broker, at most maxPending bytes
+	writeTimeout   = 10 * time.Second // one write of at most writeChunk bytes to the broker
+	writeChunk     = 16 << 10
 	readBuffer     = 16 << 10
 	maxPending     = 64 << 10
 	closeFlushWait = time.Second
@@ -178,10 +180,7 @@ func (c *bufferedConn) flusher() {
 		c.room.Broadcast()
 		c.mu.Unlock()
 
-		if c.writeTimeout > 0 {
-			_ = c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
-		}
-		_, err := c.Conn.Write(out)
+		err := c.writeOut(out)
 
 		c.mu.Lock()
 		c.spare = out[:0]
@@ -195,6 +194,22 @@ func (c *bufferedConn) flusher() {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// writeOut writes p in pieces of at most writeChunk, each within writeTimeout: the timeout
+// catches a broker that stopped reading, not a slow link still moving data.
+func (c *bufferedConn) writeOut(p []byte) error {
+	for len(p) > 0 {
+		n := min(len(p), writeChunk)
+		if c.writeTimeout > 0 {
+			_ = c.Conn.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+		}
+		if _, err := c.Conn.Write(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
 }
 
 // SetDeadline sets the read deadline only; writes are timed by the flusher.

@@ -114,6 +114,44 @@ func TestBufferedConn_CoalescesWhileBusy(t *testing.T) {
 	})
 }
 
+// What gathered while the socket was busy goes out in pieces of at most writeChunk, each with
+// its own write timeout: a slow link that still moves data is not a dead broker.
+func TestBufferedConn_WritesInChunks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFakeConn()
+		release := make(chan struct{})
+		f.gate = release
+		c := newBufferedConn(f, time.Second)
+		mustWrite(t, c, "a")
+		synctest.Wait()
+		want := "a"
+		for i := range 40 {
+			p := strings.Repeat(string(rune('b'+i%20)), 1000)
+			mustWrite(t, c, p)
+			want += p
+		}
+		close(release)
+		synctest.Wait()
+		got := f.written()
+		if len(got) != 4 || strings.Join(got, "") != want {
+			t.Fatalf("socket writes of %v bytes, want 1, then 40,000 in three pieces", lens(got))
+		}
+		for _, w := range got {
+			if len(w) > writeChunk {
+				t.Errorf("a socket write of %d bytes, over writeChunk %d", len(w), writeChunk)
+			}
+		}
+		_ = c.Close()
+	})
+}
+
+func lens(ws []string) (n []int) {
+	for _, w := range ws {
+		n = append(n, len(w))
+	}
+	return n
+}
+
 // A failed write closes the socket, so paho's reader sees the loss, and every later Write
 // returns the error.
 func TestBufferedConn_WriteErrorIsSticky(t *testing.T) {

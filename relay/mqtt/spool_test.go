@@ -296,10 +296,11 @@ func TestClient_SpoolDrainsManyInOrder(t *testing.T) {
 	}
 }
 
-// A broker that stops reading fills the socket, and paho's writer blocks: a Publish it cannot
-// hand over within its WriteTimeout fails at once, while the next one may go out as soon as the
-// broker reads again. The drain must stop at the first failed publish and make a new
-// connection, so no event reaches the shop ahead of one before it.
+// A broker that stops reading for longer than paho's WriteTimeout (2 s), as over a stalled
+// uplink: what is in flight is bounded in bytes below the connection's buffer, so paho's writer
+// never blocks, no Publish fails, and the connection stays up through the stall (before the
+// bound, the drain put ~600 KB in flight, a Publish failed after 2 s and the connection was made
+// again, over and over on a slow link). Afterwards every event arrives in order.
 func TestClient_SpoolStalledBrokerKeepsOrder(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	proxy := mqtttest.NewProxy(t, b.Addr())
@@ -307,8 +308,8 @@ func TestClient_SpoolStalledBrokerKeepsOrder(t *testing.T) {
 	sp := &memSpool{}
 	c, stop := startClient(t, proxy.URL(), "relay-box", newHandler(func(string) error { return nil }), sp)
 	defer stop()
-	// More than the kernel buffers between the client and the paused proxy take, in fewer
-	// publishes than the window, so paho's writer blocks.
+	// Far more than the kernel buffers between the client and the paused proxy take, in fewer
+	// publishes than the window's item count.
 	const n = 600
 	pad := strings.Repeat("x", 32<<10)
 	proxy.Pause()
@@ -316,15 +317,14 @@ func TestClient_SpoolStalledBrokerKeepsOrder(t *testing.T) {
 		sp.add("events", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
 	}
 	c.Notify()
-	// The stall ends when the client gives up on the connection, or after stall: longer than
-	// paho's WriteTimeout (2 s) and shorter than a write to the socket may take (10 s), the
-	// moment a drain that went on behind a failed publish would send the later ones. A timer
-	// only as the stall of a real socket, not an assertion: with the fix, the order holds
-	// whenever the stall ends.
-	const stall = 5 * time.Second
+	// The stall is a real socket's, so it is timed: longer than paho's WriteTimeout (2 s).
+	const stall = 3 * time.Second
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
-	for end := time.After(stall); c.Connected(); {
+	for end := time.After(stall); ; {
+		if !c.Connected() {
+			t.Fatalf("the connection dropped during a %v stall of the broker", stall)
+		}
 		select {
 		case <-tick.C:
 			continue
