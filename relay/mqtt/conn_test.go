@@ -86,15 +86,22 @@ func (f *fakeConn) written() []string {
 	return slices.Clone(f.writes)
 }
 
+// busyConn returns a bufferedConn whose flusher is inside the socket's write with "a", held
+// there until release is closed (in a synctest bubble).
+func busyConn(t *testing.T) (f *fakeConn, c *bufferedConn, release chan struct{}) {
+	f = newFakeConn()
+	release = make(chan struct{})
+	f.gate = release
+	c = newBufferedConn(f, time.Second)
+	mustWrite(t, c, "a")
+	synctest.Wait()
+	return f, c, release
+}
+
 // Packets written while the socket is busy go out together, in order, in one write.
 func TestBufferedConn_CoalescesWhileBusy(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFakeConn()
-		release := make(chan struct{})
-		f.gate = release
-		c := newBufferedConn(f, time.Second)
-		mustWrite(t, c, "a")
-		synctest.Wait() // the flusher is inside the socket's write with "a"
+		f, c, release := busyConn(t)
 		for _, p := range []string{"b", "cc", "d"} {
 			mustWrite(t, c, p)
 		}
@@ -118,12 +125,7 @@ func TestBufferedConn_CoalescesWhileBusy(t *testing.T) {
 // its own write timeout: a slow link that still moves data is not a dead broker.
 func TestBufferedConn_WritesInChunks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := newFakeConn()
-		release := make(chan struct{})
-		f.gate = release
-		c := newBufferedConn(f, time.Second)
-		mustWrite(t, c, "a")
-		synctest.Wait()
+		f, c, release := busyConn(t)
 		want := "a"
 		for i := range 40 {
 			p := strings.Repeat(string(rune('b'+i%20)), 1000)
