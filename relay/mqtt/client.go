@@ -525,7 +525,15 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 		}
 		c.reportSkipped(bad)
 		if full {
-			break
+			// Wait for the oldest publish in flight: collect drops the unreadable items in
+			// front of it (they have none to wait for). If that empties the window, the item
+			// that did not fit goes out alone.
+			if err := c.collect(); err != nil {
+				return nil, err
+			}
+			if len(c.flying) > 0 {
+				break
+			}
 		}
 	}
 	if len(c.flying) == 0 {

@@ -345,3 +345,35 @@ func TestClient_SpoolStalledBrokerKeepsOrder(t *testing.T) {
 		highest = max(highest, i)
 	}
 }
+
+// An unreadable record at the head, then more than the window's bytes of good events: the
+// window fills behind the unreadable one (which has no publish to wait for). Every event goes
+// out once, in order, and the spool ends empty.
+func TestClient_SpoolUnreadableBeforeFullWindow(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	shop := newObserver(t, b.URL(), "shop-events", "shop/events")
+	sp := openSpool(t)
+	ctx := context.Background()
+	pad := strings.Repeat("x", 20<<10)
+	const n = 5 // ~100 KB: the window (48 KiB) fills twice
+	if _, err := sp.sp.Append(ctx, []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := sp.sp.Append(ctx, mqtt.EncodeItem("events", fmt.Appendf(nil, `{"n":%d,"pad":%q}`, i, pad))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, stop := startClient(t, b.URL(), "relay-box", newHandler(func(string) error { return nil }), sp)
+	defer stop()
+	for i := range n {
+		var got int
+		if _, err := fmt.Sscanf(shop.next(t), `shop/events {"n":%d`, &got); err != nil || got != i {
+			t.Fatalf("event %d (%v), want %d", got, err, i)
+		}
+	}
+	eventually(t, "the spool is empty", func() bool { return sp.sp.Len() == 0 })
+	if got := c.Skipped(); got != 1 {
+		t.Errorf("Skipped() = %d, want 1", got)
+	}
+}
