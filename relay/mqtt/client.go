@@ -111,6 +111,7 @@ type Client struct {
 	// (0: none), dueSince how many of them; spoolFailing says the spool failed on the last try.
 	flying       []inflight
 	flyingBytes  int
+	itemSize     int // the size of the last item peeked: how many more fit the window, about
 	after        uint64
 	removeDue    uint64
 	dueSince     int
@@ -486,6 +487,13 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 		if len(c.flying) > 0 && (room < refill || windowBytes-c.flyingBytes < windowBytes/4) {
 			break
 		}
+		// Read about what fits in bytes (refill until an item's size is known), not every item
+		// the window's count allows only to drop most of them again.
+		fits := refill
+		if c.itemSize > 0 {
+			fits = (windowBytes-c.flyingBytes)/c.itemSize + 1
+		}
+		room = min(room, fits)
 		items, err := c.spool.PeekAfter(c.after, room)
 		if err != nil {
 			return nil, &spoolError{err}
@@ -502,6 +510,7 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 			default:
 			}
 			f := inflight{seq: it.Seq, size: packetSize(c.topic(it.Topic), it.Payload)}
+			c.itemSize = f.size
 			if len(c.flying) > 0 && c.flyingBytes+f.size > windowBytes {
 				full = true
 				break

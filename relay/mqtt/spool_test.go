@@ -27,13 +27,16 @@ type badgerSpool struct {
 	removes    atomic.Int32
 	onPeek     func() // called once, on the first Peek, before it returns
 	peeks      atomic.Int32
+	peeked     atomic.Int64 // items returned by all Peeks
 }
 
 func (s *badgerSpool) PeekAfter(after uint64, n int) ([]mqtt.Item, error) {
 	if s.peeks.Add(1) == 1 && s.onPeek != nil {
 		defer s.onPeek()
 	}
-	return s.st.PeekAfter(after, n)
+	items, err := s.st.PeekAfter(after, n)
+	s.peeked.Add(int64(len(items)))
+	return items, err
 }
 
 func (s *badgerSpool) Remove(ctx context.Context, upto uint64) error {
@@ -375,5 +378,35 @@ func TestClient_SpoolUnreadableBeforeFullWindow(t *testing.T) {
 	eventually(t, "the spool is empty", func() bool { return sp.sp.Len() == 0 })
 	if got := c.Skipped(); got != 1 {
 		t.Errorf("Skipped() = %d, want 1", got)
+	}
+}
+
+// Events of a few KiB each: the window holds only a few dozen of them in bytes, and each refill
+// reads about what fits from the spool, not the window's item count (a Badger read of each
+// item only to drop it again).
+func TestClient_SpoolPeeksWhatFits(t *testing.T) {
+	b := mqtttest.Start(t, mqtttest.Options{})
+	shop := newObserver(t, b.URL(), "shop-events", "shop/events")
+	sp := openSpool(t)
+	pad := strings.Repeat("x", 2<<10)
+	const n = 300
+	for i := range n {
+		if _, err := sp.sp.Append(context.Background(), mqtt.EncodeItem("events", fmt.Appendf(nil, `{"n":%d,"pad":%q}`, i, pad))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, stop := startClient(t, b.URL(), "relay-box", newHandler(func(string) error { return nil }), sp)
+	defer stop()
+	for i := range n {
+		var got int
+		if _, err := fmt.Sscanf(shop.next(t), `shop/events {"n":%d`, &got); err != nil || got != i {
+			t.Fatalf("event %d (%v), want %d", got, err, i)
+		}
+	}
+	eventually(t, "the spool is empty", func() bool { return sp.sp.Len() == 0 })
+	if got := sp.peeked.Load(); got > 2*n {
+		t.Errorf("%d items read from the spool to publish %d; want at most %d", got, n, 2*n)
+	} else {
+		t.Logf("%d items read from the spool to publish %d", got, n)
 	}
 }
