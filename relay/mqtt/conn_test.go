@@ -25,6 +25,7 @@ type fakeConn struct {
 	closed chan struct{}
 	src    *strings.Reader
 	reads  int
+	dls    int // SetWriteDeadline calls
 }
 
 func newFakeConn() *fakeConn { return &fakeConn{closed: make(chan struct{})} }
@@ -77,8 +78,13 @@ func (f *fakeConn) isClosed() bool {
 	}
 }
 
-func (f *fakeConn) SetWriteDeadline(time.Time) error { return nil }
-func (f *fakeConn) SetReadDeadline(time.Time) error  { return nil }
+func (f *fakeConn) SetWriteDeadline(time.Time) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dls++
+	return nil
+}
+func (f *fakeConn) SetReadDeadline(time.Time) error { return nil }
 
 func (f *fakeConn) written() []string {
 	f.mu.Lock()
@@ -142,6 +148,12 @@ func TestBufferedConn_WritesInChunks(t *testing.T) {
 			if len(w) > writeChunk {
 				t.Errorf("a socket write of %d bytes, over writeChunk %d", len(w), writeChunk)
 			}
+		}
+		f.mu.Lock()
+		dls := f.dls
+		f.mu.Unlock()
+		if dls != len(got) {
+			t.Errorf("%d write deadlines set for %d socket writes; want one each", dls, len(got))
 		}
 		_ = c.Close()
 	})
