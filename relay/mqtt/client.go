@@ -151,10 +151,10 @@ var OfflineStatus = []byte(`{"state":"offline"}`)
 // not one per PUBACK; acknowledged items are removed in runs of removeEvery (one durable write)
 // and whenever nothing is in flight.
 //
-// The window is also bounded in bytes, below bufferedConn's maxPending: what is in flight then
-// always fits the connection's buffer, so a Publish never waits for a slow link to drain it
-// (paho would fail it after publishWait and the connection would be made again, over and over,
-// on a slow uplink). windowBytes in flight is ~50 KB per round trip: ample for a shop.
+// The window is also bounded in bytes, so what is in flight fits the socket's buffers: a Publish
+// does not wait behind a slow uplink (paho fails one it cannot hand to its writer within
+// publishWait, and the connection is made again), and a reconnect publishes little again.
+// windowBytes per round trip is ample for a shop.
 const (
 	window      = 512
 	refill      = 64
@@ -162,11 +162,11 @@ const (
 	windowBytes = 48 << 10
 )
 
-// publishWait is paho's WriteTimeout, which (behind bufferedConn) bounds only how long Publish
-// waits for paho's writer to take a packet: at once while the connection is up. Its real use is
-// the moment a connection is lost, when paho still takes a Publish and holds it for this long;
-// writes to the broker are timed by bufferedConn (writeTimeout).
-const publishWait = 2 * time.Second
+// publishWait is paho's WriteTimeout: how long one packet's write to the socket may take, and
+// how long Publish waits for paho's writer to take a packet. The moment a connection is lost,
+// paho may still take a Publish and hold it this long (the drain checks for the loss between
+// publishes to make that rare).
+const publishWait = 10 * time.Second
 
 // inflight is one published spool item; tok is nil for an unreadable item, which is done as soon
 // as everything before it is.

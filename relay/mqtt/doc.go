@@ -23,9 +23,9 @@
 //     not published twice.
 //   - Each connection is a fresh paho client; relay reconnects with backoff itself, so nothing
 //     is resent behind its back and events never overtake each other (see Client).
-//   - The connection is buffered both ways (paho reads a packet byte by byte and writes each
-//     packet on its own; see bufferedConn), and a configured CA or client certificate means TLS
-//     also on a tcp:// URL, where paho alone would send the password in the clear.
+//   - The connection has a read buffer (paho reads a packet byte by byte; see bufferedConn),
+//     and a configured CA or client certificate means TLS also on a tcp:// URL, where paho
+//     alone would send the password in the clear (Dial, used by relayd and relayctl).
 //   - The retained status is republished on every connect; the last will says
 //     {"state":"offline"}, and a clean stop publishes the final status, then offline, itself.
 package mqtt

@@ -299,11 +299,9 @@ func TestClient_SpoolDrainsManyInOrder(t *testing.T) {
 	}
 }
 
-// A broker that stops reading for longer than paho's WriteTimeout (2 s), as over a stalled
-// uplink: what is in flight is bounded in bytes below the connection's buffer, so paho's writer
-// never blocks, no Publish fails, and the connection stays up through the stall (before the
-// bound, the drain put ~600 KB in flight, a Publish failed after 2 s and the connection was made
-// again, over and over on a slow link). Afterwards every event arrives in order.
+// A broker that stops reading for a few seconds, as over a stalled uplink, with far more to
+// send than the socket takes: the connection stays up through the stall (what is in flight is
+// bounded in bytes), and afterwards every event arrives in order.
 func TestClient_SpoolStalledBrokerKeepsOrder(t *testing.T) {
 	b := mqtttest.Start(t, mqtttest.Options{})
 	proxy := mqtttest.NewProxy(t, b.Addr())
@@ -320,7 +318,7 @@ func TestClient_SpoolStalledBrokerKeepsOrder(t *testing.T) {
 		sp.add("events", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
 	}
 	c.Notify()
-	// The stall is a real socket's, so it is timed: longer than paho's WriteTimeout (2 s).
+	// The stall is a real socket's, so it is timed.
 	const stall = 3 * time.Second
 	tick := time.NewTicker(2 * time.Millisecond)
 	defer tick.Stop()
