@@ -36,6 +36,15 @@ type Config struct {
 	StoreFailPause time.Duration
 	KeepAlive      time.Duration
 	MaxReconnect   time.Duration
+	// WriteTimeout is paho's: how long one packet's write to the socket may take, and how long
+	// Publish waits for paho's writer to take a packet; default 10s. The moment a connection is
+	// lost paho may still take a Publish and hold it this long before relay reconnects (the
+	// drain checks for the loss between publishes, which makes that rare).
+	WriteTimeout time.Duration
+	// AckTimeout is how long the oldest message in flight (an event, the status) may wait for
+	// the broker's PUBACK before the connection is made again; default 60s. A broker that
+	// answers pings but has stopped acknowledging would otherwise stall the drain for good.
+	AckTimeout time.Duration
 }
 
 // Handler takes what arrives on P/jobs and P/consent.
@@ -153,7 +162,7 @@ var OfflineStatus = []byte(`{"state":"offline"}`)
 //
 // The window is also bounded in bytes, so what is in flight fits the socket's buffers: a Publish
 // does not wait behind a slow uplink (paho fails one it cannot hand to its writer within
-// publishWait, and the connection is made again), and a reconnect publishes little again.
+// WriteTimeout, and the connection is made again), and a reconnect publishes little again.
 // windowBytes per round trip is ample for a shop.
 const (
 	window      = 512
@@ -162,18 +171,13 @@ const (
 	windowBytes = 48 << 10
 )
 
-// publishWait is paho's WriteTimeout: how long one packet's write to the socket may take, and
-// how long Publish waits for paho's writer to take a packet. The moment a connection is lost,
-// paho may still take a Publish and hold it this long (the drain checks for the loss between
-// publishes to make that rare).
-const publishWait = 10 * time.Second
-
 // inflight is one published spool item; tok is nil for an unreadable item, which is done as soon
 // as everything before it is.
 type inflight struct {
 	seq  uint64
 	tok  paho.Token
-	size int // bytes it takes in the connection's buffer, about
+	size int       // bytes it takes in the connection's buffer, about
+	at   time.Time // when it was published
 }
 
 // finalStatusWait bounds how long a stop waits to say goodbye to the broker.
@@ -187,6 +191,12 @@ func New(cfg Config, h Handler, spool Spool, log *slog.Logger, onState func(conn
 	}
 	if cfg.MaxReconnect <= 0 {
 		cfg.MaxReconnect = 30 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = time.Minute
 	}
 	if cfg.StoreFailPause <= 0 {
 		cfg.StoreFailPause = 5 * time.Second
@@ -293,7 +303,7 @@ func (c *Client) connect(ctx context.Context) (paho.Client, <-chan struct{}, err
 		SetConnectRetry(false).
 		SetKeepAlive(c.cfg.KeepAlive).
 		SetPingTimeout(10*time.Second).
-		SetWriteTimeout(publishWait).
+		SetWriteTimeout(c.cfg.WriteTimeout).
 		SetConnectTimeout(10*time.Second).
 		SetWill(c.topic(TopicStatus), string(OfflineStatus), 1, true).
 		SetDefaultPublishHandler(c.onMessage).
@@ -408,6 +418,8 @@ func (c *Client) serve(ctx context.Context, cl paho.Client, lost <-chan struct{}
 	c.statusMu.Unlock()
 	// A new connection publishes from the first item the broker has not acknowledged.
 	c.flying, c.flyingBytes, c.after = nil, 0, c.removeDue
+	stuck := time.NewTimer(c.cfg.AckTimeout)
+	defer stuck.Stop()
 	for {
 		acked, err := c.flush(ctx, cl, lost)
 		var serr *spoolError
@@ -434,7 +446,14 @@ func (c *Client) serve(ctx context.Context, cl paho.Client, lost <-chan struct{}
 			c.log.Info("spool works again")
 			c.spoolFailing = false
 		}
+		var stalled <-chan time.Time
+		if acked != nil {
+			stuck.Reset(time.Until(c.flying[0].at.Add(c.cfg.AckTimeout)))
+			stalled = stuck.C
+		}
 		select {
+		case <-stalled:
+			return fmt.Errorf("the broker has not acknowledged a message for %v; reconnecting", c.cfg.AckTimeout)
 		case <-acked:
 		case <-ctx.Done():
 			return ctx.Err()
@@ -464,7 +483,13 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 	pending := status != nil && v != c.sentV
 	c.statusMu.Unlock()
 	if pending {
-		if err := await(ctx, lost, cl.Publish(c.topic(TopicStatus), 1, true, status)); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, c.cfg.AckTimeout)
+		err := await(sctx, lost, cl.Publish(c.topic(TopicStatus), 1, true, status))
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			return nil, fmt.Errorf("status: the broker has not acknowledged it for %v; reconnecting", c.cfg.AckTimeout)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("status: %w", err)
 		}
 		c.statusMu.Lock()
@@ -505,7 +530,7 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 		full := false
 		for _, it := range items {
 			select {
-			case <-lost: // paho would hold each Publish for publishWait
+			case <-lost: // paho would hold each Publish for WriteTimeout
 				return nil, errors.New("connection lost")
 			default:
 			}
@@ -518,8 +543,8 @@ func (c *Client) flush(ctx context.Context, cl paho.Client, lost <-chan struct{}
 			if it.Err != nil {
 				bad = append(bad, it)
 			} else {
-				f.tok = cl.Publish(c.topic(it.Topic), 1, false, it.Payload)
-				// A Publish paho could not hand to its writer within publishWait (a broker that
+				f.tok, f.at = cl.Publish(c.topic(it.Topic), 1, false, it.Payload), time.Now()
+				// A Publish paho could not hand to its writer within WriteTimeout (a broker that
 				// stopped reading) fails here, unsent, while the next one may go out once the
 				// broker reads again: stop, so nothing overtakes it. The connection ends; the
 				// next one starts after the last acknowledged item.

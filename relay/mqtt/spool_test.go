@@ -272,7 +272,10 @@ func TestClient_SpoolDrainsManyInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, stop := startClient(t, proxy.URL(), "relay-box", newHandler(func(string) error { return nil }), sp)
+	// A Publish that races the cut is held by paho for WriteTimeout before the reconnect: 1 s
+	// here, not the default 10 s, only to keep the test short.
+	_, stop := startClientWith(t, mqtt.Config{Broker: proxy.URL(), ClientID: "relay-box", TopicPrefix: "shop",
+		MaxReconnect: 200 * time.Millisecond, WriteTimeout: time.Second}, newHandler(func(string) error { return nil }), sp)
 	defer stop()
 	highest, again := -1, 0
 	for highest < n-1 {
