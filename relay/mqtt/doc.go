@@ -15,7 +15,8 @@
 //     PUBACKs back (Mosquitto's default Nagle) does not stall it. A publish that fails (a lost
 //     connection, or one paho could not send in time to a broker that stopped reading) ends the
 //     connection before anything behind it is published; the next one starts again after the
-//     last acknowledged item. A spooled record that cannot be decoded never stops the drain:
+//     last acknowledged item. So does a broker that stops acknowledging (Config.AckTimeout,
+//     while it still answers pings). A spooled record that cannot be decoded never stops the drain:
 //     it is logged as an error, counted (Skipped) and removed in order with its neighbours,
 //     never published (Item.Err, SpooledItem). A spool that fails (Peek or Remove) is retried
 //     after a pause on the same connection: the box does not look offline for a disk hiccup,
