@@ -40,7 +40,12 @@ func Dial(uri *url.URL, opts paho.ClientOptions) (net.Conn, error) {
 	default:
 		return nil, fmt.Errorf("mqtt: unsupported broker scheme %q", uri.Scheme)
 	}
-	// As paho does: through a proxy named by the environment (all_proxy), else directly.
+	// As paho does: through a proxy named by the environment (all_proxy), else directly; the
+	// dialer's timeout covers the TLS handshake too, as in tls.DialWithDialer.
+	var deadline time.Time
+	if d.Timeout > 0 {
+		deadline = time.Now().Add(d.Timeout)
+	}
 	conn, err := proxy.FromEnvironmentUsing(d).Dial("tcp", uri.Host)
 	if err != nil {
 		return nil, err
@@ -51,7 +56,7 @@ func Dial(uri *url.URL, opts paho.ClientOptions) (net.Conn, error) {
 			tc.ServerName = uri.Hostname()
 		}
 		t := tls.Client(conn, tc)
-		if err := handshake(t, d.Timeout); err != nil {
+		if err := handshake(t, deadline); err != nil {
 			_ = conn.Close()
 			return nil, err
 		}
@@ -60,10 +65,10 @@ func Dial(uri *url.URL, opts paho.ClientOptions) (net.Conn, error) {
 	return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, readBuffer)}, nil
 }
 
-// handshake runs the TLS handshake within timeout (0: none).
-func handshake(t *tls.Conn, timeout time.Duration) error {
-	if timeout > 0 {
-		if err := t.SetDeadline(time.Now().Add(timeout)); err != nil {
+// handshake runs the TLS handshake, ending at deadline (zero: none).
+func handshake(t *tls.Conn, deadline time.Time) error {
+	if !deadline.IsZero() {
+		if err := t.SetDeadline(deadline); err != nil {
 			return err
 		}
 		defer func() { _ = t.SetDeadline(time.Time{}) }()

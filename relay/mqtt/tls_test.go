@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +106,51 @@ func tlsPublisher(t *testing.T, url string, tc *tls.Config) paho.Client {
 	}
 	t.Cleanup(func() { cl.Disconnect(100) })
 	return cl
+}
+
+// A broker address that accepts and then says nothing (a wrong port, a stuck proxy): the TLS
+// handshake ends with the connect timeout instead of hanging the connect for good.
+func TestDial_SilentPeerEndsTLSHandshake(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // holds what it accepts, silent, until the listener closes
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	opts := paho.NewClientOptions().SetConnectTimeout(200 * time.Millisecond).
+		SetTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12})
+	u, err := url.Parse("tcp://" + l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		c, err := mqtt.Dial(u, *opts)
+		if c != nil {
+			_ = c.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "TLS handshake") {
+			t.Fatalf("Dial = %v, want a TLS handshake error", err)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("Dial still waiting for a peer that never answers")
+	}
 }
