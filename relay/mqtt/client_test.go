@@ -166,20 +166,18 @@ func startClientWith(t *testing.T, cfg mqtt.Config, h mqtt.Handler, sp mqtt.Spoo
 	states := make(chan bool, 100)
 	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c := mqtt.New(cfg, h, sp, log, func(up bool, _ string) { states <- up })
+	stop := runClient(t, c)
+	waitUp(t, states)
+	return c, stop
+}
+
+// runClient runs c until the returned func (or the end of the test) stops it, and checks that
+// Run returns nil then.
+func runClient(t *testing.T, c *mqtt.Client) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx) }()
-	deadline := time.After(waitFor) // once: failed attempts keep coming
-	for up := false; !up; {
-		select {
-		case up = <-states:
-		case <-deadline:
-			cancel()
-			<-done
-			t.Fatal("relay client did not connect")
-		}
-	}
-	stop := func() {
+	stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case err := <-done:
@@ -189,8 +187,22 @@ func startClientWith(t *testing.T, cfg mqtt.Config, h mqtt.Handler, sp mqtt.Spoo
 		case <-time.After(waitFor):
 			t.Error("Run did not return after cancel")
 		}
+	})
+	t.Cleanup(stop)
+	return stop
+}
+
+// waitUp waits until states (a client's onState) says connected.
+func waitUp(t *testing.T, states <-chan bool) {
+	t.Helper()
+	deadline := time.After(waitFor) // once: failed attempts keep coming
+	for up := false; !up; {
+		select {
+		case up = <-states:
+		case <-deadline:
+			t.Fatal("relay client did not connect")
+		}
 	}
-	return c, stop
 }
 
 func waitSeen(t *testing.T, h *handler, want string) {
@@ -292,20 +304,8 @@ func TestClient_StoreFailureRedelivered(t *testing.T) {
 			storeErrs = append(storeErrs, fmt.Sprint(err))
 			mu.Unlock()
 		}}, h, nil, nil, func(up bool, _ string) { states <- up })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	deadline := time.After(waitFor) // once: failed attempts keep coming
-	for up := false; !up; {
-		select {
-		case up = <-states:
-		case <-deadline:
-			cancel()
-			<-done
-			t.Fatal("relay client did not connect")
-		}
-	}
+	defer runClient(t, c)()
+	waitUp(t, states)
 	shop.publish(t, "shop/jobs", `{"id":"j1"}`)
 	shop.publish(t, "shop/jobs", `{"id":"j2"}`)
 	waitAcked(t, c, 2)

@@ -156,10 +156,7 @@ func TestClient_SpoolSkipsUnreadable(t *testing.T) {
 	c := mqtt.New(mqtt.Config{Broker: b.URL(), ClientID: "relay-box", TopicPrefix: "shop", MaxReconnect: 50 * time.Millisecond,
 		StoreFailPause: 10 * time.Millisecond},
 		newHandler(func(string) error { return nil }), sp, slog.New(logs), func(up bool, _ string) { states <- up })
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
+	defer runClient(t, c)()
 
 	// The good messages arrive exactly once each, in spool order: a Remove that failed is
 	// retried before the spool is peeked again.
@@ -236,10 +233,7 @@ func TestClient_SpoolSkippedOnceAcrossReconnect(t *testing.T) {
 	logs := newErrorLog(t)
 	c := mqtt.New(mqtt.Config{Broker: proxy.URL(), ClientID: "relay-box", TopicPrefix: "shop", MaxReconnect: 50 * time.Millisecond},
 		newHandler(func(string) error { return nil }), sp, slog.New(logs), nil)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
+	defer runClient(t, c)()
 	for i := range 2 {
 		if got, want := shop.next(t), fmt.Sprintf(`shop/events {"n":%d}`, i); got != want {
 			t.Fatalf("got %q, want %q", got, want)

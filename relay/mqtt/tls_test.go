@@ -1,7 +1,6 @@
 package mqtt_test
 
 import (
-	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -76,10 +75,7 @@ func TestClient_TLS(t *testing.T) {
 					}
 					reasons <- reason
 				})
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- c.Run(ctx) }()
-			defer func() { cancel(); <-done }()
+			defer runClient(t, c)()
 			for range 2 { // the first refusal and the retry's
 				select {
 				case r := <-reasons:
