@@ -162,6 +162,26 @@ func TestParse_InvalidValues(t *testing.T) {
 	}
 }
 
+// Both commands wrong: one problem each, always in the same order (the error text of a run
+// must not change from one run to the next).
+func TestParse_PowerCommandsInOrder(t *testing.T) {
+	in := minimal + "[power]\npoweroff_command = [\"\"]\nreboot_command = [\"x\", \"\"]\n"
+	for range 20 { // map iteration order varies from run to run; a slice's does not
+		_, err := Parse([]byte(in), "")
+		var probs *Problems
+		if !errors.As(err, &probs) {
+			t.Fatalf("err = %v, want *Problems", err)
+		}
+		var got []string
+		for _, p := range probs.List {
+			got = append(got, p.Field)
+		}
+		if want := []string{"power.poweroff_command", "power.reboot_command"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("problems for %v, want %v\n%v", got, want, err)
+		}
+	}
+}
+
 func TestParse_ProblemCarriesLine(t *testing.T) {
 	in := minimal + "\n[policy]\n\nconcurrency = 100\n"
 	_, err := Parse([]byte(in), "")

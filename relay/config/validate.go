@@ -133,10 +133,14 @@ func (c *Config) Validate() []Problem {
 	v.between("power.grace", c.Power.Grace, 0, 24*time.Hour)
 	v.between("power.shutdown_deadline", c.Power.ShutdownDeadline, time.Second, 10*time.Minute)
 	v.between("power.glitch_filter", c.Power.GlitchFilter, 500*time.Millisecond, 5*time.Minute)
-	for field, argv := range map[string][]string{"power.poweroff_command": c.Power.PowerOff, "power.reboot_command": c.Power.Reboot} {
-		for _, a := range argv {
+	// A slice, not a map: problems come out in the same order every run.
+	for _, cmd := range []struct {
+		field string
+		argv  []string
+	}{{"power.poweroff_command", c.Power.PowerOff}, {"power.reboot_command", c.Power.Reboot}} {
+		for _, a := range cmd.argv {
 			if a == "" || strings.ContainsRune(a, 0) {
-				v.add(field, "empty or NUL argument; use [] to disable it")
+				v.add(cmd.field, "empty or NUL argument; use [] to disable it")
 				break
 			}
 		}
