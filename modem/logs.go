@@ -74,16 +74,18 @@ func (l *logLimiter) prune(now time.Time) {
 	}
 }
 
-// logLimited logs msg at level unless a line of the same key went out within every.
-func (m *Modem) logLimited(level slog.Level, key string, every time.Duration, msg string, args ...any) {
+// logLimited logs msg at level unless a line of the same key went out within every, and
+// reports whether it did.
+func (m *Modem) logLimited(level slog.Level, key string, every time.Duration, msg string, args ...any) bool {
 	ok, held := m.limit.allow(key, every)
 	if !ok {
-		return
+		return false
 	}
 	if held > 0 {
 		args = append(args, "suppressed", held)
 	}
 	m.log.Log(context.Background(), level, msg, args...)
+	return true
 }
 
 // errClass names the kind of an error for rate-limiting: a new kind is logged at once.

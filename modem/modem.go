@@ -626,17 +626,10 @@ func (m *Modem) logNetwork() {
 	if !m.netEver || cur.reg != last.reg || cur.operator != last.operator || cur.tech != last.tech {
 		key, every = "network", netLogEvery
 	}
-	ok, held := m.limit.allow(key, every)
-	if !ok {
-		return
+	if m.logLimited(slog.LevelInfo, key, every, "modem: network", "registration", cur.reg.String(),
+		"operator", cur.operator, "tech", cur.tech, "bars", cur.bars, "rssi_dbm", h.Signal.RSSI, "rsrp_dbm", h.Signal.RSRP) {
+		m.netLogged, m.netEver = cur, true
 	}
-	m.netLogged, m.netEver = cur, true
-	args := []any{"registration", cur.reg.String(), "operator", cur.operator, "tech", cur.tech,
-		"bars", cur.bars, "rssi_dbm", h.Signal.RSSI, "rsrp_dbm", h.Signal.RSRP}
-	if held > 0 {
-		args = append(args, "suppressed", held)
-	}
-	m.log.Info("modem: network", args...)
 }
 
 // first returns the first line with prefix.
