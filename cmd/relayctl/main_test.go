@@ -10,10 +10,6 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
-
-	"github.com/shopkit/relay/relay/config"
-	"github.com/shopkit/relay/relay/mqtt"
 	"github.com/shopkit/relay/relay/mqtt/mqtttest"
 )
 
@@ -31,15 +27,7 @@ func TestStatus_TLS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	_, tc, err := mqtt.Login(config.MQTT{CAFile: files.CA, CertFile: files.ClientCert, KeyFile: files.ClientKey})
-	if err != nil {
-		t.Fatal(err)
-	}
-	box := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("relay").SetTLSConfig(tc))
-	if tok := box.Connect(); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
-		t.Fatalf("connect: %v", tok.Error())
-	}
-	defer box.Disconnect(100)
+	box := b.Connect(t, "relay")
 	if tok := box.Publish("shop/status", 1, true, `{"state":"online","version":"t"}`); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish status: %v", tok.Error())
 	}

@@ -45,7 +45,7 @@ func TestClient_TLS(t *testing.T) {
 			client, stop := startClientWith(t, mqtt.Config{Broker: url, ClientID: "relay-box", TopicPrefix: "shop", TLS: login(t, c),
 				MaxReconnect: 200 * time.Millisecond}, h, nil)
 			defer stop()
-			shop := tlsPublisher(t, b.URL(), login(t, full))
+			shop := b.Connect(t, "shop-backend")
 			job := fmt.Sprintf(`{"id":"tls-%s"}`, strings.SplitN(url, ":", 2)[0])
 			if tok := shop.Publish("shop/jobs", 1, false, job); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
 				t.Fatalf("publish over TLS: %v", tok.Error())
@@ -91,17 +91,6 @@ func TestClient_TLS(t *testing.T) {
 			}
 		})
 	}
-}
-
-// tlsPublisher is the shop backend, a plain paho client over TLS.
-func tlsPublisher(t *testing.T, url string, tc *tls.Config) paho.Client {
-	t.Helper()
-	cl := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("shop-backend").SetTLSConfig(tc))
-	if tok := cl.Connect(); !tok.WaitTimeout(waitFor) || tok.Error() != nil {
-		t.Fatalf("shop connect over TLS: %v", tok.Error())
-	}
-	t.Cleanup(func() { cl.Disconnect(100) })
-	return cl
 }
 
 // A broker address that accepts and then says nothing (a wrong port, a stuck proxy): the TLS

@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -13,6 +14,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // writeCertificates makes a throwaway CA, a server certificate for 127.0.0.1 and a client
@@ -89,4 +92,31 @@ func writePEM(t testing.TB, path, typ string, der []byte) {
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Connect connects a plain paho client (the shop backend's side) with client id id, over TLS
+// with the broker's client certificate when the broker is a TLS one, and disconnects it when
+// the test ends.
+func (b *Broker) Connect(t testing.TB, id string) paho.Client {
+	t.Helper()
+	opts := paho.NewClientOptions().AddBroker(b.URL()).SetClientID(id)
+	if b.tls != nil {
+		ca, err := os.ReadFile(b.tls.CA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca)
+		cert, err := tls.LoadX509KeyPair(b.tls.ClientCert, b.tls.ClientKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.SetTLSConfig(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	cl := paho.NewClient(opts)
+	if tok := cl.Connect(); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s to the test broker: %v", id, tok.Error())
+	}
+	t.Cleanup(func() { cl.Disconnect(100) })
+	return cl
 }
