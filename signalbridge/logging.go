@@ -3,24 +3,16 @@ package signalbridge
 import (
 	"context"
 	"fmt"
-	"github.com/shopkit/relay/relay/redact"
 	"log/slog"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/shopkit/relay/relay/redact"
 )
 
 var phoneRE = regexp.MustCompile(`\+[1-9][0-9]{6,14}`)
-
-// two-digit ITU country codes; 1 and 7 are one digit, everything else three.
-var cc2 = map[string]bool{}
-
-func init() {
-	for _, c := range strings.Fields("20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98") {
-		cc2[c] = true
-	}
-}
 
 // maskNumbers masks every E.164 number inside a log line.
 func maskNumbers(s string) string { return phoneRE.ReplaceAllStringFunc(s, redact.Number) }
