@@ -170,14 +170,9 @@ func TestResponder_KeywordOneTransaction(t *testing.T) {
 			if tt.sendsTo == "" {
 				return
 			}
-			runCtx, cancel := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- r.disp.Run(runCtx) }()
+			stop := runDispatcher(t, r.disp)
 			eventually(t, "the reply is sent", func() bool { return r.st.Depth() == 0 })
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
+			stop()
 			sends := r.signal.sends()
 			if len(sends) != 1 || !strings.HasPrefix(sends[0], tt.sendsTo+"|") {
 				t.Fatalf("sends %q, want one reply to %s", sends, tt.sendsTo)
@@ -294,19 +289,15 @@ func TestDispatcher_RemembersRecipientUUID(t *testing.T) {
 	sig := uuidSignal{fakeSignal: &fakeSignal{outcome: map[string][]relay.SendOutcome{}}, uuids: map[string]string{alice: aliceUUID}}
 	r := newRigWith(t, t.TempDir(), sig, nil, relay.DispatcherConfig{Concurrency: 2, RetryMin: time.Second, RetryMax: time.Minute})
 	defer r.close(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.disp.Run(ctx) }()
+	ctx := context.Background()
+	stop := runDispatcher(t, r.disp)
 	for _, j := range [][]byte{job("a1", alice, ""), job("b1", bob, "")} {
 		if err := r.intake.HandleJob(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 	}
 	eventually(t, "both sent", func() bool { return len(sig.sends()) == 2 && r.st.Depth() == 0 })
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	stop()
 	if n, ok, err := r.st.Recipient(aliceUUID); err != nil || !ok || n != alice {
 		t.Errorf("Recipient(alice's uuid) = %q, %v, %v; want %s", n, ok, err, alice)
 	}

@@ -63,15 +63,12 @@ func TestDispatcher_SendNeverOutlivesItsLease(t *testing.T) {
 		relay.DispatcherDeps{Outbox: st, Signal: sig, Consent: ck, Journal: st, Sent: st})
 	in := relay.NewIntake(relay.JobDefaults{Lang: "en", Expiry: time.Hour},
 		relay.IntakeDeps{Outbox: st, Events: st, Renderer: relay.TemplateRenderer(tr), Consent: ck, OnAccepted: disp.Kick})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- disp.Run(ctx) }()
-	if err := in.HandleJob(ctx, job("h1", alice, "")); err != nil {
+	stop := runDispatcher(t, disp)
+	if err := in.HandleJob(context.Background(), job("h1", alice, "")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "three attempts", func() bool { sig.mu.Lock(); defer sig.mu.Unlock(); return sig.calls >= 3 })
-	cancel()
-	<-done
+	stop()
 	if sig.overlap != 0 {
 		t.Errorf("%d sends overlapped another send of the same job", sig.overlap)
 	}

@@ -134,6 +134,22 @@ func job(id, to, extra string) []byte {
 	return []byte(fmt.Sprintf(`{"id":%q,"to":%q,"template":"order_shipped","vars":{"order":"1042","carrier":"DHL","url":"https://t.example/1"},"consent":{"at":"2026-11-20T12:00:00Z","source":"checkout"}%s}`, id, to, extra))
 }
 
+// runDispatcher runs d until the returned stop is called; stop waits for Run to return and
+// fails the test if it returned an error.
+func runDispatcher(t *testing.T, d *relay.Dispatcher) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	return func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("dispatcher Run: %v", err)
+		}
+	}
+}
+
 // eventually polls cond until it holds; the deadline only guards against a hang. (The
 // outbox is real Badger doing real I/O, so these tests run in real time, not in a synctest
 // bubble; the dispatcher is kicked by every accepted job, so nothing waits for a poll.)
@@ -155,9 +171,8 @@ func TestPipeline_AcceptSendReceiptDuplicate(t *testing.T) {
 	sig := &fakeSignal{outcome: map[string][]relay.SendOutcome{}}
 	r := newRig(t, t.TempDir(), sig)
 	defer r.close(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- r.disp.Run(ctx) }()
+	ctx := context.Background()
+	stop := runDispatcher(t, r.disp)
 
 	for _, id := range []string{"a1", "a2", "a3"} {
 		if err := r.intake.HandleJob(ctx, job(id, alice, "")); err != nil {
@@ -196,8 +211,7 @@ func TestPipeline_AcceptSendReceiptDuplicate(t *testing.T) {
 	if !sameEvents(got, want) {
 		t.Errorf("events\n got %v\nwant %v", got, want)
 	}
-	cancel()
-	<-done
+	stop()
 }
 
 func TestPipeline_StopKeywordSuppressesQueuedJobs(t *testing.T) {
@@ -211,16 +225,13 @@ func TestPipeline_StopKeywordSuppressesQueuedJobs(t *testing.T) {
 	if err := r.resp.HandleMessage(ctx, relay.Message{From: alice, Text: "Stopp!", At: time.Now(), Channel: relay.ChannelSignal}); err != nil {
 		t.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error)
-	go func() { done <- r.disp.Run(runCtx) }()
+	stop := runDispatcher(t, r.disp)
 	eventually(t, "the queued job is suppressed", func() bool {
 		o, _, ok, _ := r.b.Outcome("b1")
 		return ok && o == "suppressed"
 	})
 	eventually(t, "the confirmation is sent", func() bool { return len(sig.sends()) == 1 })
-	cancel()
-	<-done
+	stop()
 	sends := sig.sends()
 	// Only the opt-out confirmation reaches the customer; the queued order is suppressed.
 	if len(sends) != 1 || !strings.Contains(sends[0], "Blumenladen") {
@@ -262,15 +273,12 @@ func TestPipeline_UnknownOutcomeAfterCrash(t *testing.T) {
 
 			r = newRig(t, dir, sig)
 			defer r.close(t)
-			runCtx, cancel := context.WithCancel(ctx)
-			done := make(chan error)
-			go func() { done <- r.disp.Run(runCtx) }()
+			stop := runDispatcher(t, r.disp)
 			eventually(t, "the job is finished", func() bool {
 				o, _, ok, _ := r.b.Outcome("c1")
 				return ok && o == tc.last
 			})
-			cancel()
-			<-done
+			stop()
 			if got := len(sig.sends()) == 1; got != tc.resent {
 				t.Errorf("resent = %v, want %v", got, tc.resent)
 			}

@@ -29,9 +29,8 @@ func TestDispatcher_DeferIsNotAnAttempt(t *testing.T) {
 	r := newRigClock(t, t.TempDir(), sig, nil, relay.DispatcherConfig{Concurrency: 2, RetryMin: time.Second, RetryMax: time.Minute,
 		PollEvery: 10 * time.Millisecond, Quiet: relay.QuietHours{Start: 21 * time.Hour, End: 8 * time.Hour, Location: time.UTC}}, clk.Now)
 	defer r.close(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- r.disp.Run(ctx) }()
+	ctx := context.Background()
+	stop := runDispatcher(t, r.disp)
 	if err := r.intake.HandleJob(ctx, job("q1", alice, `,"expires_at":"2026-11-23T00:00:00Z"`)); err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +57,7 @@ func TestDispatcher_DeferIsNotAnAttempt(t *testing.T) {
 		o, _, ok, _ := r.b.Outcome("q1")
 		return ok && o == "sent"
 	})
-	cancel()
-	<-done
+	stop()
 	items, err := r.st.PeekAfter(0, 100)
 	if err != nil {
 		t.Fatal(err)
@@ -107,12 +105,9 @@ func TestDispatcher_SystemRepliesAfterOptOut(t *testing.T) {
 			if len(ids) != len(tc.want) {
 				t.Fatalf("%d replies queued, want %d", len(ids), len(tc.want))
 			}
-			runCtx, cancel := context.WithCancel(ctx)
-			done := make(chan error)
-			go func() { done <- r.disp.Run(runCtx) }()
+			stop := runDispatcher(t, r.disp)
 			eventually(t, "every reply is finished", func() bool { return r.b.Depth() == 0 })
-			cancel()
-			<-done
+			stop()
 			var got []string
 			for _, id := range ids {
 				o, _, _, err := r.b.Outcome(id)

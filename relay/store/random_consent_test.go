@@ -82,14 +82,9 @@ func TestPipeline_RandomConsent(t *testing.T) {
 				sig.consented[to] = c == "opt_in"
 			}
 		}
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan error)
-		go func() { done <- r.disp.Run(runCtx) }()
+		stop := runDispatcher(t, r.disp)
 		eventually(t, fmt.Sprintf("phase %d: every job and reply finished", phase), func() bool { return r.b.Depth() == 0 })
-		cancel()
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
+		stop()
 	}
 	sig.mu.Lock()
 	defer sig.mu.Unlock()

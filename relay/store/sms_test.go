@@ -60,18 +60,15 @@ func TestDispatcher_SendSMSOutcomes(t *testing.T) {
 			r := newRigWith(t, t.TempDir(), sig, sms, relay.DispatcherConfig{Concurrency: 2, SMSFallback: true,
 				RetryMin: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond, PollEvery: 10 * time.Millisecond})
 			defer r.close(t)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error)
-			go func() { done <- r.disp.Run(ctx) }()
-			if err := r.intake.HandleJob(ctx, job("s1", alice, `,"fallback":"sms","delivery":"`+tc.delivery+`"`)); err != nil {
+			stop := runDispatcher(t, r.disp)
+			if err := r.intake.HandleJob(context.Background(), job("s1", alice, `,"fallback":"sms","delivery":"`+tc.delivery+`"`)); err != nil {
 				t.Fatal(err)
 			}
 			eventually(t, "the job is finished", func() bool {
 				o, _, ok, _ := r.b.Outcome("s1")
 				return ok && o == tc.last
 			})
-			cancel()
-			<-done
+			stop()
 			if got := sms.n(); got != tc.calls {
 				t.Errorf("SendSMS called %d times, want %d", got, tc.calls)
 			}
