@@ -14,7 +14,7 @@ import (
 // line per kind of failure per window, a new kind at once, and the count of what was held back
 // with the next line.
 func TestModem_SendFailuresAreRateLimited(t *testing.T) {
-	logs := &logCounter{msgs: map[string]int{}}
+	logs := &logCounter{}
 	clock := newFakeClock()
 	r := newRig(t, modemtest.Options{}, func(c *modem.Config) {
 		c.Logger = slog.New(logs)
@@ -54,7 +54,7 @@ func TestModem_SendFailuresAreRateLimited(t *testing.T) {
 // A flapping USB link (unplugged and back, again and again) climbs the ladder each time; each
 // step is counted each time but logged once per window.
 func TestModem_FlappingLinkIsLoggedOnce(t *testing.T) {
-	logs := &logCounter{msgs: map[string]int{}}
+	logs := &logCounter{}
 	r := newRig(t, modemtest.Options{}, func(c *modem.Config) { c.Logger = slog.New(logs) })
 	r.waitReady()
 	const flaps = 3
@@ -78,7 +78,7 @@ func TestModem_FlappingLinkIsLoggedOnce(t *testing.T) {
 
 // A babbling modem sending undecodable status reports: counted each, logged once.
 func TestModem_BadPDUFloodIsLoggedOnce(t *testing.T) {
-	logs := &logCounter{msgs: map[string]int{}}
+	logs := &logCounter{}
 	r := newRig(t, modemtest.Options{}, func(c *modem.Config) { c.Logger = slog.New(logs) })
 	r.waitReady()
 	const n = 20
@@ -97,7 +97,7 @@ func TestModem_BadPDUFloodIsLoggedOnce(t *testing.T) {
 // Registration flapping between home and searching: the network line goes out at most once per
 // window, and the state the network settles in is logged once the window has passed.
 func TestModem_FlappingRegistrationIsRateLimited(t *testing.T) {
-	logs := &logCounter{msgs: map[string]int{}}
+	logs := &logCounter{}
 	clock := newFakeClock()
 	r := newRig(t, modemtest.Options{}, func(c *modem.Config) {
 		c.Logger = slog.New(logs)

@@ -156,11 +156,16 @@ func (r *rig) noMoreSMS() {
 }
 
 // logCounter counts log messages by text (with the step attribute, if any), for "logged once"
-// assertions, and keeps the attributes of the last record of each.
+// assertions, and keeps the attributes of the last record of each. The zero value is ready.
 type logCounter struct {
-	mu    sync.Mutex
-	msgs  map[string]int
-	attrs map[string]map[string]string
+	mu   sync.Mutex
+	msgs map[string]*logged
+}
+
+// logged is what a logCounter keeps of one message: how often, and the last record's attributes.
+type logged struct {
+	n     int
+	attrs map[string]string
 }
 
 func (l *logCounter) Enabled(context.Context, slog.Level) bool { return true }
@@ -176,19 +181,38 @@ func (l *logCounter) Handle(_ context.Context, r slog.Record) error {
 		attrs[a.Key] = a.Value.String()
 		return true
 	})
-	l.msgs[key]++
-	if l.attrs == nil {
-		l.attrs = map[string]map[string]string{}
+	if l.msgs == nil {
+		l.msgs = map[string]*logged{}
 	}
-	l.attrs[key] = attrs
+	e := l.msgs[key]
+	if e == nil {
+		e = &logged{}
+		l.msgs[key] = e
+	}
+	e.n++
+	e.attrs = attrs
 	return nil
+}
+func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logCounter) WithGroup(string) slog.Handler      { return l }
+
+func (l *logCounter) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if e := l.msgs[msg]; e != nil {
+		return e.n
+	}
+	return 0
 }
 
 // last returns an attribute of the last record of msg.
 func (l *logCounter) last(msg, attr string) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.attrs[msg][attr]
+	if e := l.msgs[msg]; e != nil {
+		return e.attrs[attr]
+	}
+	return ""
 }
 
 // fakeClock is a clock the test moves by hand (Config.Now).
@@ -211,12 +235,4 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
-}
-func (l *logCounter) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l *logCounter) WithGroup(string) slog.Handler      { return l }
-
-func (l *logCounter) count(msg string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.msgs[msg]
 }

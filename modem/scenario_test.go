@@ -250,7 +250,7 @@ func TestModem_StallRecoveredByFullReset(t *testing.T) {
 }
 
 func TestModem_StallNeedsStaff(t *testing.T) {
-	logs := &logCounter{msgs: map[string]int{}}
+	logs := &logCounter{}
 	r := newRig(t, modemtest.Options{}, func(c *modem.Config) {
 		c.HealthEvery = 50 * time.Millisecond
 		c.RetryEvery = 100 * time.Millisecond
