@@ -170,7 +170,7 @@ func (e *Engine) exec(ctx context.Context, cmd, pdu string, timeout time.Duratio
 		case err := <-p.final: // e.g. +CMS ERROR instead of the prompt
 			if err == nil { // a final OK without a prompt: a stray answer, the PDU was never asked for
 				e.cancelPrompt()
-				return nil, &CommandError{Command: cmd, Err: fmt.Errorf("%w: final result before the > prompt", ErrBadResponse)}
+				return fail(fmt.Errorf("%w: final result before the > prompt", ErrBadResponse))
 			}
 			return e.result(p, err, false)
 		case <-timer.C:
