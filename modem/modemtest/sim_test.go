@@ -34,10 +34,29 @@ func dial(t *testing.T, path string) *client {
 	return &client{t: t, p: p, r: bufio.NewReader(p)}
 }
 
+// newSim starts a simulator that is closed when the test ends.
+func newSim(t *testing.T, opts modemtest.Options) *modemtest.Sim {
+	t.Helper()
+	sim, err := modemtest.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return sim
+}
+
 func (c *client) send(s string) {
 	c.t.Helper()
 	if _, err := c.p.Write([]byte(s)); err != nil {
 		c.t.Fatal(err)
+	}
+}
+
+// prompt reads the "> " that asks for a PDU.
+func (c *client) prompt() {
+	c.t.Helper()
+	if p, _ := c.r.ReadString(' '); strings.TrimSpace(p) != ">" {
+		c.t.Fatalf("prompt = %q", p)
 	}
 }
 
@@ -63,11 +82,7 @@ func (c *client) until(final string) []string {
 
 func TestSim_Dialogue(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "modem")
-	sim, err := modemtest.New(modemtest.Options{Link: link})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := newSim(t, modemtest.Options{Link: link})
 	c := dial(t, link)
 	c.send("AT\r")
 	if got := strings.Join(c.until("OK"), "|"); got != "AT|OK" {
@@ -97,9 +112,7 @@ func TestSim_Dialogue(t *testing.T) {
 	}
 	// PDU send: prompt, then the PDU and Ctrl-Z.
 	c.send("AT+CMGS=17\r")
-	if p, _ := c.r.ReadString(' '); strings.TrimSpace(p) != ">" {
-		t.Fatalf("prompt = %q", p)
-	}
+	c.prompt()
 	c.send("0001000B914171000000F1000004C8F71D14\x1a") // to +14170000001, "How " (GSM 7-bit)
 	if got := strings.Join(c.until("OK"), "|"); got != "+CMGS: 1|OK" {
 		t.Errorf("cmgs: %q", got)
@@ -136,11 +149,7 @@ func TestSim_Dialogue(t *testing.T) {
 }
 
 func TestSim_SIMMissing(t *testing.T) {
-	sim, err := modemtest.New(modemtest.Options{SIM: modemtest.SIMMissing})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := newSim(t, modemtest.Options{SIM: modemtest.SIMMissing})
 	c := dial(t, sim.Path())
 	c.send("ATE0\r")
 	c.until("OK")
@@ -155,11 +164,7 @@ func TestSim_SIMMissing(t *testing.T) {
 // The send faults: a refused part, a PDU sent but never answered, a modem that drops off the bus
 // after taking a PDU.
 func TestSim_SendFaults(t *testing.T) {
-	sim, err := modemtest.New(modemtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := newSim(t, modemtest.Options{})
 	c := dial(t, sim.Path())
 	c.send("ATE0\r")
 	c.until("OK")
@@ -167,9 +172,7 @@ func TestSim_SendFaults(t *testing.T) {
 	submit := func() {
 		t.Helper()
 		c.send("AT+CMGS=17\r")
-		if p, _ := c.r.ReadString(' '); strings.TrimSpace(p) != ">" {
-			t.Fatalf("prompt = %q", p)
-		}
+		c.prompt()
 		c.send(pdu)
 	}
 
