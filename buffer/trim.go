@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -62,7 +61,7 @@ func (s *Store) trimmer(interval time.Duration, stop <-chan struct{}, done chan<
 		return statmShared(buf[:n])
 	}
 	tr := trigger{slack: trimSlack / int64(os.Getpagesize()), interval: interval, base: -1}
-	var mapsBuf []byte
+	var mapsBuf bytes.Buffer
 	for {
 		select {
 		case <-stop:
@@ -127,14 +126,21 @@ func statmShared(b []byte) int64 {
 // hundreds of mappings to 0.5 s, while a compaction filled the tables back
 // in. A raw madvise of a few MB of clean pages holds the P for well under a
 // millisecond.
-func (s *Store) trimMappings(buf *[]byte) error {
+func (s *Store) trimMappings(buf *bytes.Buffer) error {
 	if buf == nil {
-		buf = new([]byte)
+		buf = new(bytes.Buffer)
 	}
-	b, err := readFile("/proc/self/maps", buf)
+	maps, err := os.Open("/proc/self/maps")
 	if err != nil {
 		return err
 	}
+	buf.Reset()
+	_, err = buf.ReadFrom(maps)
+	maps.Close()
+	if err != nil {
+		return err
+	}
+	b := buf.Bytes()
 	prefix := s.absDirOrDir() + "/"
 	var runs [][2]uintptr
 	for len(b) > 0 {
@@ -161,34 +167,6 @@ func (s *Store) trimMappings(buf *[]byte) error {
 		}
 	}
 	return nil
-}
-
-// readFile reads a whole (proc) file into *buf, growing it as needed.
-func readFile(name string, buf *[]byte) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if *buf == nil {
-		*buf = make([]byte, 0, 64<<10)
-	}
-	b := (*buf)[:0]
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := f.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF || (err == nil && n == 0) {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	*buf = b
-	return b, nil
 }
 
 // trimmable parses one line of /proc/self/maps and says whether it maps one
