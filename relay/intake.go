@@ -147,26 +147,14 @@ func (in *Intake) SubmitJob(ctx context.Context, payload []byte, redelivered boo
 	}
 	if j.Consent != nil {
 		if err := in.consent.CheckProof(*j.Consent); err != nil {
-			fe := &FieldError{Field: "consent", Code: CodeInvalid, Detail: err.Error()}
-			var cfe *FieldError
-			if errors.As(err, &cfe) {
-				c := *cfe
-				fe = &c
-			}
-			fe.ID = j.ID
+			fe := jobFieldError(err, j.ID, "consent")
 			return func() error { return in.reject(ctx, now, fe) }
 		}
 	}
 	body, err := in.render.Render(j)
 	if err != nil {
 		// A Renderer names the field with a *FieldError; anything else is the template's fault.
-		fe := &FieldError{Field: "template", Code: CodeInvalid, Detail: err.Error()}
-		var rfe *FieldError
-		if errors.As(err, &rfe) {
-			c := *rfe
-			fe = &c
-		}
-		fe.ID = j.ID
+		fe := jobFieldError(err, j.ID, "template")
 		return func() error { return in.reject(ctx, now, fe) }
 	}
 	evs := []Event{{ID: j.ID, Event: EventAccepted, At: ts(now), To: j.To}}
@@ -220,6 +208,19 @@ func (in *Intake) reject(ctx context.Context, now time.Time, err error) error {
 	in.log.Info("rejected job", "id", fe.ID, "field", fe.Field, "code", fe.Code)
 	return in.events.Publish(ctx, Event{ID: fe.ID, Event: EventRejected, At: ts(now),
 		Error: &EventError{Code: fe.Code, Field: fe.Field, Detail: fe.Detail}})
+}
+
+// jobFieldError is err as a *FieldError of job id: a copy of the one err wraps, or an invalid
+// field (field) explained by err.
+func jobFieldError(err error, id, field string) *FieldError {
+	fe := &FieldError{Field: field, Code: CodeInvalid, Detail: err.Error()}
+	var wrapped *FieldError
+	if errors.As(err, &wrapped) {
+		c := *wrapped
+		fe = &c
+	}
+	fe.ID = id
+	return fe
 }
 
 // dupPending reports whether id's duplicate event is still owed, and records whether it is
