@@ -37,7 +37,7 @@ func (s *Store) Apply(ctx context.Context, st *relay.Stored, fx relay.Effects) e
 		}
 	}
 	if st == nil {
-		return s.commit(fx, func(xs []buffer.Extra) error { return s.b.Apply(ctx, xs...) })
+		return s.Commit(ctx, fx)
 	}
 	m, err := message(*st)
 	if err != nil {

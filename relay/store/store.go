@@ -168,16 +168,7 @@ func decodeStored(m buffer.Message) (relay.Stored, error) {
 // extras turns fx into buffer writes: events to the MQTT spool, lines to the journal, the sent
 // record to KV "sent", a consent record to KV "consent", a recipient's uuid to KV "recipients".
 func (s *Store) extras(fx relay.Effects) ([]buffer.Extra, error) {
-	n := len(fx.Events) + len(fx.Journal)
-	for _, set := range []bool{fx.Sent != nil, fx.Consent != nil, fx.Recipient != nil} {
-		if set {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil, nil
-	}
-	out := make([]buffer.Extra, 0, n)
+	var out []buffer.Extra
 	for _, e := range fx.Events {
 		b, err := json.Marshal(e)
 		if err != nil {
