@@ -12,11 +12,7 @@ import (
 // BenchmarkEngine_RoundTrip measures AT round trips per second through go.bug.st/serial on a
 // real pty, the simulator answering on the master side.
 func BenchmarkEngine_RoundTrip(b *testing.B) {
-	sim, err := modemtest.New(modemtest.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sim.Close()
+	sim := newSim(b)
 	p, err := OpenSerial(sim.Path(), 115200)
 	if err != nil {
 		b.Fatal(err)

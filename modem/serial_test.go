@@ -12,13 +12,20 @@ import (
 	"go.bug.st/serial/enumerator"
 )
 
-// The quirks of go.bug.st/serial v1.8.0, caused for real on a pty, come out as our errors.
-func TestSerialPort_Quirks(t *testing.T) {
+// newSim starts a simulator that is closed when the test ends.
+func newSim(tb testing.TB) *modemtest.Sim {
+	tb.Helper()
 	sim, err := modemtest.New(modemtest.Options{})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer sim.Close()
+	tb.Cleanup(func() { sim.Close() })
+	return sim
+}
+
+// The quirks of go.bug.st/serial v1.8.0, caused for real on a pty, come out as our errors.
+func TestSerialPort_Quirks(t *testing.T) {
+	sim := newSim(t)
 	p, err := OpenSerial(sim.Path(), 115200)
 	if err != nil {
 		t.Fatal(err)
@@ -66,11 +73,7 @@ func fdsTo(t *testing.T, path string) map[int]bool {
 // not reach the file that got the port's fd number next. It did: a stale AT+CMGD=0 written to
 // the old port reached the modem reopened after an unplug and deleted an unread SMS.
 func TestSerialPort_WriteAfterCloseNeverReachesReusedFD(t *testing.T) {
-	sim, err := modemtest.New(modemtest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := newSim(t)
 	before := fdsTo(t, sim.Path())
 	p, err := OpenSerial(sim.Path(), 115200)
 	if err != nil {
