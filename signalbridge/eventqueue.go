@@ -63,7 +63,6 @@ func (q *eventQueue) lenLocked() int { return len(q.buf) - q.head }
 // flipLocked sets paused and wakes whoever waits for a change.
 func (q *eventQueue) flipLocked(paused bool) {
 	q.paused = paused
-	q.stats.Paused = paused
 	if paused {
 		q.stats.Pauses++
 	}
@@ -83,6 +82,11 @@ func (q *eventQueue) push(ev Event) {
 		q.flipLocked(true)
 	}
 	q.mu.Unlock()
+	q.wakeRun()
+}
+
+// wakeRun tells run to look again (without blocking: one pending wake-up is enough).
+func (q *eventQueue) wakeRun() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -126,7 +130,7 @@ func (q *eventQueue) Stats() EventStats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	s := q.stats
-	s.Queued = q.lenLocked()
+	s.Queued, s.Paused = q.lenLocked(), q.paused
 	return s
 }
 
@@ -157,8 +161,5 @@ func (q *eventQueue) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
+	q.wakeRun()
 }
