@@ -14,6 +14,7 @@ import (
 	"github.com/shopkit/relay/buffer"
 	"github.com/shopkit/relay/modem"
 	"github.com/shopkit/relay/relay"
+	"github.com/shopkit/relay/relay/backoff"
 	"github.com/shopkit/relay/relay/config"
 	"github.com/shopkit/relay/relay/consent"
 	"github.com/shopkit/relay/relay/gpio"
@@ -464,7 +465,7 @@ func handleIncoming(ctx context.Context, in <-chan signalbridge.Event, resp *rel
 				log.Error("incoming Signal event dropped at shutdown", "err", err)
 				break
 			}
-			wait := min(time.Duration(1<<min(try, 6))*time.Second, time.Minute)
+			wait := backoff.Delay(try, time.Second, time.Minute, 1) // 1 s doubling to 1 min, no jitter
 			log.Error("incoming Signal event not handled; trying again", "err", err, "in", wait)
 			select {
 			case <-time.After(wait):
