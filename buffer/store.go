@@ -123,7 +123,7 @@ const (
 type Store struct {
 	opts       Options
 	dir        string
-	absDir     string
+	absDir     string // dir made absolute (as in /proc/self/maps)
 	trimStop   chan struct{}
 	trimDone   chan struct{}
 	db         *badger.DB
@@ -207,9 +207,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.ops = make(chan *op, 1024)
 	s.writerDone = make(chan struct{})
 	go s.writer()
-	s.trimStop, s.trimDone = make(chan struct{}), make(chan struct{})
-	if abs, err := filepath.Abs(dir); err == nil && opts.TrimInterval > 0 {
+	s.absDir = dir // the trimmer matches /proc/self/maps paths: absolute
+	if abs, err := filepath.Abs(dir); err == nil {
 		s.absDir = abs
+	}
+	s.trimStop, s.trimDone = make(chan struct{}), make(chan struct{})
+	if opts.TrimInterval > 0 && filepath.IsAbs(s.absDir) {
 		go s.trimmer(opts.TrimInterval, s.trimStop, s.trimDone)
 	} else {
 		close(s.trimDone)

@@ -3,7 +3,6 @@ package buffer
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -141,7 +140,7 @@ func (s *Store) trimMappings(buf *bytes.Buffer) error {
 		return err
 	}
 	b := buf.Bytes()
-	prefix := s.absDirOrDir() + "/"
+	prefix := s.absDir + "/"
 	var runs [][2]uintptr
 	for len(b) > 0 {
 		var line []byte
@@ -202,15 +201,4 @@ func trimmable(line, prefix string) (start, end uintptr, ok bool) {
 		return 0, 0, false
 	}
 	return uintptr(a), uintptr(b), true
-}
-
-// absDirOrDir is the absolute database directory.
-func (s *Store) absDirOrDir() string {
-	if s.absDir != "" {
-		return s.absDir
-	}
-	if abs, err := filepath.Abs(s.dir); err == nil {
-		return abs
-	}
-	return s.dir
 }

@@ -52,7 +52,7 @@ func TestStore_TrimTables(t *testing.T) {
 	if n := len(eachIDs(t, s)); n != 3000 { // reads every table
 		t.Fatalf("Each saw %d", n)
 	}
-	abs := s.absDirOrDir()
+	abs := s.absDir
 	before := sstRSS(t, abs)
 	if before == 0 {
 		t.Fatal("no resident table pages after reading every record")
@@ -89,7 +89,7 @@ func TestStore_TrimWAL(t *testing.T) {
 		})
 	}
 	put(0, 1500) // ~1.5 MB of WAL: below the 4 MB memtable, no flush yet
-	abs := s.absDirOrDir()
+	abs := s.absDir
 	before := mappedRSS(t, abs, ".mem")
 	if before == 0 {
 		t.Fatal("no resident WAL pages after 1500 Puts")
@@ -124,7 +124,7 @@ func TestStore_TrimmerReactsToGrowth(t *testing.T) {
 	}
 	dir := t.TempDir()
 	s := openT(t, dir, Options{TrimInterval: time.Hour})
-	abs := s.absDirOrDir()
+	abs := s.absDir
 	payload := make([]byte, 700)
 	parallel(t, 8000, 16, func(i int) error { // ~8 MB: WAL and flushed tables
 		_, err := s.Put(ctx, Message{ID: fmt.Sprint(i), To: fmt.Sprint(i % 20), Payload: payload})
