@@ -272,29 +272,24 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 	if d.expiredNow(ctx, s) {
 		return
 	}
-	if s.System && !s.OptOutConfirmation {
-		// The box's own replies need no recorded consent, but an opted-out number receives
-		// nothing but the opt-out confirmation (a HELP answer queued just before a STOP).
-		ok, code, err := d.consent.Allow(ctx, j.To, KindTransactional, nil)
+	if !(s.System && s.OptOutConfirmation) {
+		kind, proof := j.Kind, j.Consent
+		if s.System {
+			// The box's own replies need no recorded consent, but an opted-out number receives
+			// nothing but the opt-out confirmation (a HELP answer queued just before a STOP).
+			kind, proof = KindTransactional, nil
+		}
+		ok, code, err := d.consent.Allow(ctx, j.To, kind, proof)
 		if err != nil {
 			d.retry(ctx, s, d.backoff(s.Attempts), "consent_store", err.Error())
 			return
 		}
-		if !ok && code == codeOptedOut {
+		if !ok && (!s.System || code == codeOptedOut) {
 			d.finish(ctx, s, Event{Event: EventSuppressed, Error: &EventError{Code: code, Detail: suppressDetail(code)}})
 			return
 		}
 	}
-	if !s.System {
-		ok, code, err := d.consent.Allow(ctx, j.To, j.Kind, j.Consent)
-		if err != nil {
-			d.retry(ctx, s, d.backoff(s.Attempts), "consent_store", err.Error())
-			return
-		}
-		if !ok {
-			d.finish(ctx, s, Event{Event: EventSuppressed, Error: &EventError{Code: code, Detail: suppressDetail(code)}})
-			return
-		}
+	if !s.System { // the box's own replies bypass quiet hours
 		if until, quiet := d.cfg.Quiet.Until(d.now()); quiet && !(j.Priority == PriorityHigh && d.cfg.Quiet.HighPasses) {
 			d.defer_(ctx, s, until, "quiet_hours", "quiet hours in the shop's time zone")
 			return
