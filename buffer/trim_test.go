@@ -57,21 +57,29 @@ func TestStore_TrimTables(t *testing.T) {
 	if before == 0 {
 		t.Fatal("no resident table pages after reading every record")
 	}
+	wantTrimmed(t, s, "table", before, func() int64 { return sstRSS(t, abs) })
+	// Still readable after the page-out.
+	if n := len(eachIDs(t, s)); n != 3000 {
+		t.Errorf("Each after trim saw %d", n)
+	}
+}
+
+// wantTrimmed runs one trim pass and wants most of what rss measures (kB;
+// before is its value before the pass) paged out. It skips where the kernel
+// lacks MADV_PAGEOUT or ignores it.
+func wantTrimmed(t *testing.T, s *Store, what string, before int64, rss func() int64) {
+	t.Helper()
 	if err := s.trimMappings(nil); errors.Is(err, syscall.EINVAL) {
 		t.Skip("kernel without MADV_PAGEOUT")
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	after := sstRSS(t, abs)
+	after := rss()
 	if after >= before/2 && !pageoutWorks(t) {
 		t.Skip("MADV_PAGEOUT is ignored here (qemu-user does not pass it to the host)")
 	}
 	if after >= before/2 {
-		t.Errorf("table RSS %d kB before trim, %d kB after; want it mostly paged out", before, after)
-	}
-	// Still readable after the page-out.
-	if n := len(eachIDs(t, s)); n != 3000 {
-		t.Errorf("Each after trim saw %d", n)
+		t.Errorf("%s RSS %d kB before trim, %d kB after; want it mostly paged out", what, before, after)
 	}
 }
 
@@ -94,18 +102,7 @@ func TestStore_TrimWAL(t *testing.T) {
 	if before == 0 {
 		t.Fatal("no resident WAL pages after 1500 Puts")
 	}
-	if err := s.trimMappings(nil); errors.Is(err, syscall.EINVAL) {
-		t.Skip("kernel without MADV_PAGEOUT")
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	after := mappedRSS(t, abs, ".mem")
-	if after >= before/2 && !pageoutWorks(t) {
-		t.Skip("MADV_PAGEOUT is ignored here (qemu-user does not pass it to the host)")
-	}
-	if after >= before/2 {
-		t.Errorf("WAL RSS %d kB before trim, %d kB after; want it mostly paged out", before, after)
-	}
+	wantTrimmed(t, s, "WAL", before, func() int64 { return mappedRSS(t, abs, ".mem") })
 	put(1500, 2000) // appends continue in the paged-out tail page
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
