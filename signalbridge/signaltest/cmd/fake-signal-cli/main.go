@@ -79,6 +79,16 @@ func run(args []string) int {
 		}
 		return ""
 	}
+	// duration parses the DUR of argument a into *p; false (logged) when it is not one.
+	duration := func(a, dur string, p *time.Duration) bool {
+		d, err := time.ParseDuration(dur)
+		if err != nil {
+			logf("ERROR", "bad %s: %v", a, err)
+			return false
+		}
+		*p = d
+		return true
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
@@ -121,19 +131,13 @@ func run(args []string) int {
 		case a == "--fake-offline":
 			cfg.Offline = true
 		case strings.HasPrefix(a, "--fake-delivery-interval="):
-			d, err := time.ParseDuration(strings.TrimPrefix(a, "--fake-delivery-interval="))
-			if err != nil {
-				logf("ERROR", "bad %s: %v", a, err)
+			if !duration(a, strings.TrimPrefix(a, "--fake-delivery-interval="), &cfg.DeliveryInterval) {
 				return 1
 			}
-			cfg.DeliveryInterval = d
 		case strings.HasPrefix(a, "--fake-receipt-after="):
-			d, err := time.ParseDuration(strings.TrimPrefix(a, "--fake-receipt-after="))
-			if err != nil {
-				logf("ERROR", "bad %s: %v", a, err)
+			if !duration(a, strings.TrimPrefix(a, "--fake-receipt-after="), &cfg.DeliveryReceiptAfter) {
 				return 1
 			}
-			cfg.DeliveryReceiptAfter = d
 		case strings.HasPrefix(a, "--fake-outcome="):
 			num, spec, ok := strings.Cut(strings.TrimPrefix(a, "--fake-outcome="), "=")
 			if !ok {
@@ -153,21 +157,17 @@ func run(args []string) int {
 			outcomes[num] = o
 		case strings.HasPrefix(a, "--fake-delay="):
 			m, ds, _ := strings.Cut(strings.TrimPrefix(a, "--fake-delay="), "=")
-			d, err := time.ParseDuration(ds)
-			if err != nil {
-				logf("ERROR", "bad %s: %v", a, err)
+			var d time.Duration
+			if !duration(a, ds, &d) {
 				return 1
 			}
 			delays[m] = d
 		case strings.HasPrefix(a, "--fake-control="):
 			controlSock = strings.TrimPrefix(a, "--fake-control=")
 		case strings.HasPrefix(a, "--slow-start="):
-			d, err := time.ParseDuration(strings.TrimPrefix(a, "--slow-start="))
-			if err != nil {
-				logf("ERROR", "bad %s: %v", a, err)
+			if !duration(a, strings.TrimPrefix(a, "--slow-start="), &slowStart) {
 				return 1
 			}
-			slowStart = d
 		case strings.HasPrefix(a, "--fault="):
 			k, v, _ := strings.Cut(strings.TrimPrefix(a, "--fault="), "=")
 			faults[k] = v
