@@ -38,7 +38,7 @@ func (r *intakeRecorder) got() (events, stored []string) {
 	return slices.Clone(r.events), slices.Clone(r.stored)
 }
 
-// memOutbox implements Submit and Apply only (the intake uses nothing else).
+// memOutbox implements Submit, Apply and Seen only (the intake uses nothing else).
 type memOutbox struct {
 	Outbox
 	rec       *intakeRecorder

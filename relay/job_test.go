@@ -94,11 +94,7 @@ func TestDecodeJob_Rejections(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeJob([]byte(tt.in), now0, defs)
-			var fe *FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("err = %v, want *FieldError", err)
-			}
+			fe := decodeFieldError(t, tt.in)
 			if fe.ID != tt.id || fe.Field != tt.field || fe.Code != tt.code {
 				t.Errorf("got id=%q field=%q code=%q (%s); want id=%q field=%q code=%q", fe.ID, fe.Field, fe.Code, fe.Detail, tt.id, tt.field, tt.code)
 			}
@@ -107,6 +103,17 @@ func TestDecodeJob_Rejections(t *testing.T) {
 			}
 		})
 	}
+}
+
+// decodeFieldError decodes in, which must be refused with a *FieldError, and returns it.
+func decodeFieldError(t *testing.T, in string) *FieldError {
+	t.Helper()
+	_, err := DecodeJob([]byte(in), now0, defs)
+	var fe *FieldError
+	if !errors.As(err, &fe) {
+		t.Fatalf("err = %v, want *FieldError", err)
+	}
+	return fe
 }
 
 func TestDecodeJob_TooLarge(t *testing.T) {
@@ -156,11 +163,7 @@ func TestDecodeJob_EnvelopeID(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeJob([]byte(tt.in), now0, defs)
-			var fe *FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("err = %v, want *FieldError", err)
-			}
+			fe := decodeFieldError(t, tt.in)
 			if fe.ID != tt.id || fe.Code != tt.code || fe.Field != "" {
 				t.Errorf("got id=%q field=%q code=%q; want id=%q field=\"\" code=%q", fe.ID, fe.Field, fe.Code, tt.id, tt.code)
 			}
