@@ -2,7 +2,6 @@ package buffer
 
 import (
 	"context"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -73,12 +72,15 @@ func eachIDs(t testing.TB, s *Store) []string {
 // eventually polls cond until it holds or timeout passes and reports
 // whether it held.
 func eventually(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(time.Millisecond) // a paced poll: some conditions read /proc
+	defer tick.Stop()
+	deadline := time.After(timeout)
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-tick.C:
+		case <-deadline:
 			return false
 		}
-		runtime.Gosched()
 	}
 	return true
 }
