@@ -44,8 +44,6 @@ type Dispatcher struct {
 	signal  Signal
 	sms     SMS // nil when there is no modem
 	consent Consent
-	journal Journal
-	sent    SentIndex
 	health  *Health
 	log     *slog.Logger
 	now     func() time.Time
@@ -60,15 +58,12 @@ type Dispatcher struct {
 }
 
 // DispatcherDeps are the parts a Dispatcher drives. The dispatcher's events, journal lines and
-// sent records are stored by the Outbox with the state change they belong to (Effects): Journal
-// and Sent only switch those on (nil: no journal lines, no sent records).
+// sent records are stored by the Outbox with the state change they belong to (Effects).
 type DispatcherDeps struct {
 	Outbox  Outbox
 	Signal  Signal
 	SMS     SMS
 	Consent Consent
-	Journal Journal
-	Sent    SentIndex
 	Health  *Health
 	Logger  *slog.Logger
 	Now     func() time.Time
@@ -107,8 +102,8 @@ func NewDispatcher(cfg DispatcherConfig, deps DispatcherDeps) *Dispatcher {
 	}
 	d := &Dispatcher{
 		cfg: cfg, outbox: deps.Outbox, signal: deps.Signal, sms: deps.SMS, consent: deps.Consent,
-		journal: deps.Journal, sent: deps.Sent, health: deps.Health,
-		log: orDiscard(deps.Logger).With("component", "dispatcher"), now: deps.Now,
+		health: deps.Health,
+		log:    orDiscard(deps.Logger).With("component", "dispatcher"), now: deps.Now,
 		limiter: rate.NewLimiter(lim, burst), kick: make(chan struct{}, 1),
 	}
 	if d.now == nil {
@@ -316,7 +311,7 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 		d.health.Set(ComponentSignal, StateOK, "")
 		e := Event{Event: EventSent, Channel: ChannelSignal, Attempt: attempt, SignalTimestamp: res.Timestamp}
 		fx := d.effects(s, e, s.Body)
-		if d.sent != nil && !s.System { // the box's own replies are not the shop's jobs: no receipts events for them
+		if !s.System { // the box's own replies are not the shop's jobs: no receipts events for them
 			// Remembered with the Ack: a receipt can always find the job its send belongs to.
 			fx.Sent = &SentSend{Timestamp: res.Timestamp, Record: SentRecord{ID: j.ID, To: j.To, SentAt: d.now()}}
 		}
@@ -345,12 +340,9 @@ func (d *Dispatcher) process(ctx context.Context, s Stored) {
 			d.retry(ctx, s, d.backoff(s.Attempts), "identity_changed", "trusting the new identity failed: "+err.Error())
 			return
 		}
-		var trusted []JournalEntry
-		if d.journal != nil {
-			trusted = append(trusted, JournalEntry{At: d.now(), ID: j.ID, To: j.To, Event: EventRetrying, Attempt: attempt,
-				Code: "identity_changed", Detail: "trusted the customer's new safety number (trust_policy always)"})
-		}
-		d.retry(ctx, s, 0, "identity_changed", "trusted the new safety number; sending again", trusted...)
+		trusted := JournalEntry{At: d.now(), ID: j.ID, To: j.To, Event: EventRetrying, Attempt: attempt,
+			Code: "identity_changed", Detail: "trusted the customer's new safety number (trust_policy always)"}
+		d.retry(ctx, s, 0, "identity_changed", "trusted the new safety number; sending again", trusted)
 	case OutcomeRateLimited:
 		d.health.Set(ComponentSignal, StateDegraded, "rate limited by Signal")
 		d.retry(ctx, s, max(res.RetryAfter, d.backoff(s.Attempts)), "rate_limited", res.Detail)
@@ -488,13 +480,11 @@ func (d *Dispatcher) effects(s Stored, e Event, text string) Effects {
 	if !s.System {
 		fx.Events = []Event{e}
 	}
-	if d.journal != nil {
-		je := JournalEntry{At: time.Time(e.At), ID: e.ID, To: e.To, Channel: e.Channel, Event: e.Event, Attempt: e.Attempt, Text: text}
-		if e.Error != nil {
-			je.Code, je.Detail = e.Error.Code, e.Error.Detail
-		}
-		fx.Journal = []JournalEntry{je}
+	je := JournalEntry{At: time.Time(e.At), ID: e.ID, To: e.To, Channel: e.Channel, Event: e.Event, Attempt: e.Attempt, Text: text}
+	if e.Error != nil {
+		je.Code, je.Detail = e.Error.Code, e.Error.Detail
 	}
+	fx.Journal = []JournalEntry{je}
 	return fx
 }
 

@@ -173,7 +173,7 @@ func runDaemon(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		RateBurst: cfg.Policy.RateBurst, RetryMin: cfg.Policy.RetryMin.D(), RetryMax: cfg.Policy.RetryMax.D(),
 		SMSFallback: cfg.Policy.SMSFallback, TrustNewIdentity: cfg.Signal.TrustPolicy == "always",
 		Quiet: relay.QuietHours{Start: qs, End: qe, Location: loc, HighPasses: cfg.Policy.QuietHoursHighPass}},
-		relay.DispatcherDeps{Outbox: outbox, Signal: sig, SMS: smsSender, Consent: keeper, Journal: st, Sent: sent,
+		relay.DispatcherDeps{Outbox: outbox, Signal: sig, SMS: smsSender, Consent: keeper,
 			Health: health, Logger: log})
 	intake := relay.NewIntake(relay.JobDefaults{Lang: cfg.Shop.DefaultLang, Expiry: cfg.Policy.DefaultExpiry.D()},
 		relay.IntakeDeps{Outbox: outbox, Events: events, Renderer: relay.TemplateRenderer(tr), Consent: keeper, Logger: log, OnAccepted: disp.Kick})

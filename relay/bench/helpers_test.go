@@ -136,7 +136,7 @@ func newRig(b testing.TB, url string, sig relay.Signal, dcfg relay.DispatcherCon
 	r := &rig{buf: buf, st: st}
 	var kick func()
 	if sig != nil {
-		r.disp = relay.NewDispatcher(dcfg, relay.DispatcherDeps{Outbox: st, Signal: sig, Consent: keeper, Journal: st, Sent: st})
+		r.disp = relay.NewDispatcher(dcfg, relay.DispatcherDeps{Outbox: st, Signal: sig, Consent: keeper})
 		kick = r.disp.Kick
 	}
 	intake := relay.NewIntake(relay.JobDefaults{Lang: "de", Expiry: 24 * time.Hour},

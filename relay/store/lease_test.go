@@ -60,7 +60,7 @@ func TestDispatcher_SendNeverOutlivesItsLease(t *testing.T) {
 	ck := relay.ConsentPolicy(pol)
 	disp := relay.NewDispatcher(relay.DispatcherConfig{Concurrency: 4, RetryMin: 100 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		LeaseMargin: 200 * time.Millisecond, PollEvery: 50 * time.Millisecond},
-		relay.DispatcherDeps{Outbox: st, Signal: sig, Consent: ck, Journal: st, Sent: st})
+		relay.DispatcherDeps{Outbox: st, Signal: sig, Consent: ck})
 	in := relay.NewIntake(relay.JobDefaults{Lang: "en", Expiry: time.Hour},
 		relay.IntakeDeps{Outbox: st, Events: st, Renderer: relay.TemplateRenderer(tr), Consent: ck, OnAccepted: disp.Kick})
 	stop := runDispatcher(t, disp)

@@ -84,7 +84,7 @@ func newRigClock(t *testing.T, dir string, sig relay.Signal, sms relay.SMS, cfg 
 	ck := relay.ConsentPolicy(pol)
 	r := &rig{st: st, b: b}
 	r.signal, _ = sig.(*fakeSignal)
-	deps := relay.DispatcherDeps{Outbox: st, Signal: sig, Consent: ck, Journal: st, Sent: st, Now: now}
+	deps := relay.DispatcherDeps{Outbox: st, Signal: sig, Consent: ck, Now: now}
 	if sms != nil {
 		deps.SMS = sms
 	}
