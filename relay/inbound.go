@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/shopkit/relay/relay/redact"
 )
 
 // DecodeConsentRecord reads and validates a P/consent payload (contract v1).
@@ -141,7 +143,7 @@ func (r *Responder) HandleMessage(ctx context.Context, m Message) error {
 	if m.From == "" && m.FromUUID != "" {
 		num, ok, err := r.sent.Recipient(m.FromUUID)
 		if err != nil {
-			return fmt.Errorf("looking up the number of Signal account %s: %w", maskUUID(m.FromUUID), err)
+			return fmt.Errorf("looking up the number of Signal account %s: %w", redact.UUID(m.FromUUID), err)
 		}
 		switch {
 		case ok:
@@ -149,7 +151,7 @@ func (r *Responder) HandleMessage(ctx context.Context, m Message) error {
 		case r.consent.IsKeyword(m.Text):
 			r.unknownUUID.Add(1)
 			r.log.Warn("keyword from a Signal account that hides its number and was never sent to; not applied, published on inbound",
-				"uuid", maskUUID(m.FromUUID), "channel", m.Channel)
+				"uuid", redact.UUID(m.FromUUID), "channel", m.Channel)
 		}
 	}
 	if m.From != "" {
@@ -179,11 +181,3 @@ func (r *Responder) HandleMessage(ctx context.Context, m Message) error {
 // UnknownUUIDKeywords counts keywords from Signal accounts that hide their number and that we
 // never sent to: they could not be applied (the shop hears of them on P/inbound).
 func (r *Responder) UnknownUUIDKeywords() int64 { return r.unknownUUID.Load() }
-
-// maskUUID keeps the last 4 characters of a Signal account uuid for logs.
-func maskUUID(u string) string {
-	if len(u) <= 4 {
-		return "****"
-	}
-	return "****" + u[len(u)-4:]
-}

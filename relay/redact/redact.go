@@ -1,4 +1,4 @@
-// Package redact hides customers' phone numbers in logs. Logs on a box nobody can easily reach
+// Package redact hides customers' phone numbers (and Signal account uuids) in logs. Logs on a box nobody can easily reach
 // are copied around (journald, support bundles); the journal of attempts keeps numbers whole
 // under its own retention, the logs never do. Every package that logs a number uses Number, so
 // a number looks the same in every component's lines and staff can follow one customer through
@@ -44,4 +44,13 @@ func countryCodeLen(d string) int {
 		}
 	}
 	return 2
+}
+
+// UUID masks a Signal account uuid (a customer who hides their number), keeping its last four
+// characters so staff can tell accounts apart: "****cdef".
+func UUID(u string) string {
+	if len(u) <= 4 {
+		return "****"
+	}
+	return "****" + u[len(u)-4:]
 }

@@ -27,6 +27,20 @@ func TestNumber(t *testing.T) {
 	}
 }
 
+func TestUUID(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"0f8fad5b-d9cb-469f-a165-70867728950e", "****950e"},
+		{"abcde", "****bcde"},
+		{"abcd", "****"},
+		{"", "****"},
+	}
+	for _, tt := range tests {
+		if got := UUID(tt.in); got != tt.want {
+			t.Errorf("UUID(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func FuzzNumber(f *testing.F) {
 	for _, s := range []string{"+4915112345678", "015112345678", "+1", "+9999999999", "abc12345def"} {
 		f.Add(s)
