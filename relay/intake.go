@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/shopkit/relay/relay/redact"
 	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/shopkit/relay/relay/redact"
 )
 
 // ErrIntakeStopped is returned for jobs that arrive after intake was stopped (power shutdown):
